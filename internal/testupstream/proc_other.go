@@ -1,0 +1,13 @@
+//go:build !unix
+
+package testupstream
+
+import (
+	"os"
+	"syscall"
+)
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// signalGroup kills p: without Unix signals there is no gentler stop.
+func signalGroup(p *os.Process, _ bool) { _ = p.Kill() }
