@@ -1,0 +1,73 @@
+package socketio
+
+import "sync"
+
+// Buffer sizes. Thousands of Conns are idle at once in a gateway, so each
+// keeps only gorilla's small read buffer while idle; read and write buffers
+// come from pools while a message is in flight.
+const (
+	// DefaultReadBufferSize is gorilla's per-Conn bufio buffer (held for the
+	// Conn's life). Messages larger than it are read straight into the
+	// pooled message buffer, so it only bounds how many small frames one
+	// read syscall can pick up.
+	DefaultReadBufferSize = 1024
+	// DefaultWriteBufferSize is the size of the pooled write buffers. Larger
+	// messages are sent as several WebSocket frames (fragmentation), which
+	// servers reassemble.
+	DefaultWriteBufferSize = 4096
+
+	// initialReadBufferSize is the capacity of a fresh message buffer.
+	initialReadBufferSize = 512
+	// maxPooledReadBuffer: message buffers that grew beyond this are left to
+	// the garbage collector instead of being pooled, so one large message
+	// does not pin memory.
+	maxPooledReadBuffer = 64 << 10
+)
+
+// The package's only package-level variables are these two stateless
+// caches (sync.Pool may drop anything at any time; nothing observable depends
+// on what they hold). They let idle Conns hold no message buffers at all.
+var (
+	// defaultWriteBufferPool backs Options.WriteBufferPool when it is nil.
+	defaultWriteBufferPool sync.Pool
+	// readBufferPool holds *readBuffer values.
+	readBufferPool = sync.Pool{New: func() any {
+		return &readBuffer{b: make([]byte, 0, initialReadBufferSize)}
+	}}
+)
+
+// readBuffer holds one inbound message (and its binary attachments). It is
+// a pointer type so that pooling it does not allocate.
+type readBuffer struct{ b []byte }
+
+func getReadBuffer() *readBuffer { return readBufferPool.Get().(*readBuffer) }
+
+func putReadBuffer(rb *readBuffer) {
+	if cap(rb.b) > maxPooledReadBuffer {
+		return
+	}
+	rb.b = rb.b[:0]
+	readBufferPool.Put(rb)
+}
+
+// clonePacket copies p's Data and Attachments into one fresh allocation (plus
+// the Attachments slice), so that it outlives the read buffer.
+func clonePacket(p Packet) Packet {
+	n := len(p.Data)
+	for _, a := range p.Attachments {
+		n += len(a)
+	}
+	buf := make([]byte, n)
+	k := copy(buf, p.Data)
+	p.Data = buf[:k:k]
+	if len(p.Attachments) > 0 {
+		atts := make([][]byte, len(p.Attachments))
+		for i, a := range p.Attachments {
+			m := copy(buf[k:], a)
+			atts[i] = buf[k : k+m : k+m]
+			k += m
+		}
+		p.Attachments = atts
+	}
+	return p
+}
