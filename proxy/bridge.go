@@ -1,0 +1,627 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sio-gateway/gateway/socketio"
+	"github.com/sio-gateway/gateway/translate"
+)
+
+// closeGrace is how long the gateway waits for a client's close reply after
+// sending its own close frame, before it drops the connection.
+const closeGrace = time.Second
+
+// readChunk is the growth step of the buffer a client frame is read into.
+const readChunk = 512
+
+// Upstream is what a Bridge needs of its upstream Socket.IO connection;
+// *socketio.Conn implements it. Read is called by one goroutine only; Send,
+// Disconnect and Close may be called from any.
+type Upstream interface {
+	Read() (socketio.Packet, error)
+	Send(socketio.Packet) error
+	NextAckID() uint64
+	Disconnect(nsp string) error
+	Close() error
+	// Recovery returns the namespace's connection state recovery data
+	// (pid and last offset), if the server runs recovery.
+	Recovery(nsp string) (socketio.Recovery, bool)
+}
+
+// MessageLimiter paces one client's frames; nil means no limit.
+type MessageLimiter interface {
+	Allow() bool
+}
+
+// bridgeConfig holds what every bridge of one route shares.
+type bridgeConfig struct {
+	route           string
+	namespace       string
+	translator      *translate.Translator
+	observer        Observer
+	logger          *slog.Logger
+	frames          *framePool
+	maxMessageBytes int64
+	sendBufferBytes int64
+	ackTimeout      time.Duration
+	pingInterval    time.Duration
+	writeTimeout    time.Duration
+	lifecycle       bool
+	reconnect       reconnectPolicy
+	dialer          UpstreamDialer
+	connectTimeout  time.Duration
+}
+
+// pendingAck is a client frame with an id whose upstream ack is awaited.
+type pendingAck struct {
+	clientID []byte // the client's id, as the JSON token it sent
+	sent     time.Time
+	timer    *time.Timer // ack timeout; nil without GATEWAY_ACK_TIMEOUT
+}
+
+// Bridge joins one client WebSocket to its one upstream Socket.IO socket.
+// It owns both: Run blocks until the connection ended and every goroutine it
+// started has returned.
+type Bridge struct {
+	cfg     *bridgeConfig
+	client  *websocket.Conn
+	dialReq DialRequest // how the upstream was dialed, for reconnects
+	limiter MessageLimiter
+	expiry  time.Time // zero: the credential does not expire
+	sid     string    // upstream Socket.IO socket id, for the connect event
+
+	queue *sendQueue
+
+	// upMu guards up, the current upstream socket, which a reconnect swaps.
+	upMu sync.Mutex
+	up   Upstream
+
+	// sendMu orders client frames: while reconnecting they are held, and
+	// the reconnect sends the held ones before any newer frame.
+	sendMu       sync.Mutex
+	reconnecting bool
+	held         []heldFrame
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	endOnce  sync.Once
+	end      ending        // written once, before cancel
+	readDone chan struct{} // closed when the client reader returned
+
+	mu      sync.Mutex
+	pending map[uint64]*pendingAck // client acks awaited from the upstream
+	issued  map[uint64]struct{}    // upstream ack ids the client may answer
+
+	framesIn, framesOut atomic.Int64
+}
+
+func newBridge(cfg *bridgeConfig, client *websocket.Conn, up Upstream, req DialRequest, sid string) *Bridge {
+	return &Bridge{
+		cfg:      cfg,
+		client:   client,
+		up:       up,
+		dialReq:  req,
+		sid:      sid,
+		queue:    newSendQueue(cfg.sendBufferBytes),
+		readDone: make(chan struct{}),
+	}
+}
+
+// Run bridges until the first ending and returns it once everything is torn
+// down. Cancelling ctx ends the bridge as a shutdown (close 1001).
+func (b *Bridge) Run(ctx context.Context) ending {
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	defer b.cancel()
+	stopShutdown := context.AfterFunc(ctx, func() {
+		b.finish(ending{reason: ReasonShutdown, text: "gateway shutting down"})
+	})
+	defer stopShutdown()
+	if !b.expiry.IsZero() {
+		t := time.AfterFunc(time.Until(b.expiry), func() {
+			b.finish(ending{reason: ReasonPolicy, text: "credentials expired"})
+		})
+		defer t.Stop()
+	}
+	if b.cfg.lifecycle {
+		b.pushFrame(func(dst []byte) []byte {
+			return b.cfg.translator.AppendConnect(dst, b.sid, b.cfg.namespace, nil)
+		})
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); b.upstreamReader() }()
+	go func() { defer wg.Done(); b.clientWriter() }()
+	b.clientReader()
+	close(b.readDone)
+	wg.Wait()
+
+	b.mu.Lock()
+	n := len(b.pending)
+	for id, pa := range b.pending {
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		delete(b.pending, id)
+	}
+	b.mu.Unlock()
+	if n > 0 {
+		b.cfg.observer.PendingAcks(b.cfg.route, -n)
+	}
+	return b.end
+}
+
+// finish records the first ending, wakes every goroutine and lets the
+// upstream go. Later calls do nothing.
+func (b *Bridge) finish(e ending) {
+	b.endOnce.Do(func() {
+		if b.cfg.lifecycle && e.drainsQueue() {
+			// Not enqueue: a full queue must not re-enter finish.
+			buf := b.cfg.frames.get()
+			*buf = b.cfg.translator.AppendDisconnect((*buf)[:0], string(e.reason))
+			if !b.queue.push(buf) {
+				b.cfg.frames.put(buf)
+			}
+		}
+		b.end = e
+		b.cancel()
+		up := b.upstream()
+		if e.disconnectsUpstream() {
+			// Tell the server the client left on purpose, so it sees
+			// "client namespace disconnect" rather than a transport loss.
+			_ = up.Disconnect(b.cfg.namespace)
+		}
+		_ = up.Close()
+	})
+}
+
+// upstream returns the current upstream socket.
+func (b *Bridge) upstream() Upstream {
+	b.upMu.Lock()
+	defer b.upMu.Unlock()
+	return b.up
+}
+
+// clientReader is the only reader of the client WebSocket. It runs in the
+// handler's goroutine.
+func (b *Bridge) clientReader() {
+	c := b.client
+	c.SetReadLimit(b.cfg.maxMessageBytes)
+	deadline := 2 * b.cfg.pingInterval
+	_ = c.SetReadDeadline(time.Now().Add(deadline))
+	c.SetPongHandler(func(string) error {
+		return c.SetReadDeadline(time.Now().Add(deadline))
+	})
+	var frame, payload []byte
+	for {
+		mt, r, err := c.NextReader()
+		if err == nil {
+			frame, err = readFrame(r, frame[:0])
+		}
+		if err != nil {
+			b.finish(clientReadEnding(err))
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(deadline))
+		b.framesIn.Add(1)
+		if mt == websocket.TextMessage && !utf8.Valid(frame) {
+			b.finish(ending{reason: ReasonInvalidUTF8, text: "invalid UTF-8"})
+			return
+		}
+		payload = b.handleClientFrame(mt, frame, payload[:0])
+		if cap(frame) > maxPooledFrame {
+			frame = nil // do not keep a huge buffer for the connection's life
+		}
+		if cap(payload) > maxPooledFrame {
+			payload = nil
+		}
+	}
+}
+
+// readFrame reads one message into dst.
+func readFrame(r io.Reader, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, make([]byte, readChunk)...)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+// clientReadEnding classifies why reading from the client stopped.
+func clientReadEnding(err error) ending {
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		return ending{reason: ReasonTooLarge, text: "message too big", err: err}
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+		return ending{reason: ReasonClientClose, err: err}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// No pong for two ping intervals: the client is gone.
+		return ending{reason: ReasonClientClose, text: "ping timeout", err: err}
+	}
+	// A reset, EOF, or a close with another code: the client left.
+	return ending{reason: ReasonClientClose, err: err}
+}
+
+// handleClientFrame translates one client frame and sends it upstream, or
+// answers it with an error frame. It returns scratch for reuse.
+func (b *Bridge) handleClientFrame(mt int, frame, scratch []byte) []byte {
+	tr := b.cfg.translator
+	var (
+		msg translate.ClientMessage
+		err error
+	)
+	if mt == websocket.BinaryMessage {
+		msg, err = tr.DecodeBinary(scratch, frame)
+	} else {
+		msg, err = tr.DecodeText(scratch, frame)
+	}
+	if err != nil {
+		var fe *translate.FrameError
+		if errors.As(err, &fe) {
+			b.sendError(fe.Code, fe.Message, fe.ID)
+		} else {
+			b.sendError(translate.CodeInvalidFrame, "invalid frame", nil)
+		}
+		return scratch
+	}
+	scratch = msg.Payload
+	if b.limiter != nil && !b.limiter.Allow() {
+		b.sendError(translate.CodeRateLimited, "message rate exceeded; frame dropped", msg.ID)
+		return scratch
+	}
+	if msg.Kind == translate.KindAck {
+		b.sendAck(msg, len(frame))
+	} else {
+		b.sendEvent(msg, len(frame))
+	}
+	return scratch
+}
+
+// sendEvent emits a client event upstream, registering its ack if it has an id.
+func (b *Bridge) sendEvent(msg translate.ClientMessage, size int) {
+	p := socketio.Packet{Type: socketio.PacketEvent, Namespace: b.cfg.namespace, Data: msg.Payload, Attachments: msg.Attachments}
+	if len(msg.Attachments) > 0 {
+		p.Type = socketio.PacketBinaryEvent
+	}
+	b.sendUpstream(p, msg.ID, msg.Kind, size)
+}
+
+// sendAck answers an ack the upstream asked for.
+func (b *Bridge) sendAck(msg translate.ClientMessage, size int) {
+	b.mu.Lock()
+	_, ok := b.issued[msg.AckID]
+	delete(b.issued, msg.AckID)
+	b.mu.Unlock()
+	if !ok {
+		b.sendError(translate.CodeUnknownAck, "no pending ack with this id", msg.ID)
+		return
+	}
+	p := socketio.Packet{Type: socketio.PacketAck, Namespace: b.cfg.namespace, ID: msg.AckID, HasID: true, Data: msg.Payload, Attachments: msg.Attachments}
+	if len(msg.Attachments) > 0 {
+		p.Type = socketio.PacketBinaryAck
+	}
+	b.sendUpstream(p, nil, translate.KindAck, size)
+}
+
+// sendUpstream sends one translated client packet, or holds it while the
+// upstream is being re-established. clientID, when set, asks for an ack.
+func (b *Bridge) sendUpstream(p socketio.Packet, clientID []byte, kind translate.Kind, size int) {
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
+	if b.reconnecting {
+		b.holdLocked(p, clientID, kind, size)
+		return
+	}
+	b.sendLocked(b.upstream(), p, clientID, kind, size)
+}
+
+// sendLocked writes one packet to up; sendMu is held.
+func (b *Bridge) sendLocked(up Upstream, p socketio.Packet, clientID []byte, kind translate.Kind, size int) {
+	if clientID != nil {
+		p.ID, p.HasID = up.NextAckID(), true
+		b.addPending(p.ID, clientID)
+	}
+	err := up.Send(p)
+	if err == nil {
+		b.cfg.observer.Message(b.cfg.route, ClientToUpstream.String(), kind.String(), size)
+		return
+	}
+	if clientID != nil && !b.dropPending(p.ID) {
+		return // already answered (ack timeout or upstream loss)
+	}
+	switch {
+	case errors.Is(err, socketio.ErrTooLarge):
+		b.sendError(translate.CodeTooLarge, "frame exceeds the upstream's maxPayload; not sent", idFor(p, clientID))
+	case b.cfg.reconnect.enabled && b.ctx.Err() == nil:
+		// The transport is gone: the upstream reader will reconnect; this
+		// frame waits for it, first in line.
+		b.reconnecting = true
+		b.holdLocked(p, clientID, kind, size)
+	case clientID != nil:
+		b.sendError(translate.CodeUpstreamLost, "upstream connection lost; the ack cannot come", clientID)
+	}
+}
+
+// idFor is the id to echo in an error about packet p.
+func idFor(p socketio.Packet, clientID []byte) []byte {
+	if clientID != nil || !p.HasID {
+		return clientID
+	}
+	return strconv.AppendUint(nil, p.ID, 10)
+}
+
+// addPending records a client ack request under its upstream ack id.
+func (b *Bridge) addPending(upID uint64, clientID []byte) {
+	pa := &pendingAck{clientID: append([]byte(nil), clientID...), sent: time.Now()}
+	if b.cfg.ackTimeout > 0 {
+		pa.timer = time.AfterFunc(b.cfg.ackTimeout, func() { b.ackExpired(upID) })
+	}
+	b.mu.Lock()
+	if b.pending == nil {
+		b.pending = make(map[uint64]*pendingAck)
+	}
+	b.pending[upID] = pa
+	b.mu.Unlock()
+	b.cfg.observer.PendingAcks(b.cfg.route, 1)
+}
+
+// takePending removes and returns a pending ack, or nil.
+func (b *Bridge) takePending(upID uint64) *pendingAck {
+	b.mu.Lock()
+	pa := b.pending[upID]
+	delete(b.pending, upID)
+	b.mu.Unlock()
+	if pa == nil {
+		return nil
+	}
+	if pa.timer != nil {
+		pa.timer.Stop()
+	}
+	b.cfg.observer.PendingAcks(b.cfg.route, -1)
+	return pa
+}
+
+// dropPending forgets a pending ack; it reports whether it was still there.
+func (b *Bridge) dropPending(upID uint64) bool { return b.takePending(upID) != nil }
+
+// ackExpired answers a client ack request the upstream left unanswered for
+// GATEWAY_ACK_TIMEOUT.
+func (b *Bridge) ackExpired(upID uint64) {
+	if pa := b.takePending(upID); pa != nil {
+		b.sendError(translate.CodeAckTimeout, "no upstream ack within the ack timeout", pa.clientID)
+	}
+}
+
+// upstreamReader is the only reader of the upstream connection. It never
+// blocks on the client: frames go to the bounded send queue.
+func (b *Bridge) upstreamReader() {
+	for {
+		p, err := b.upstream().Read()
+		if err != nil {
+			if b.ctx.Err() != nil {
+				return // the bridge is ending and closed the upstream itself
+			}
+			if !b.cfg.reconnect.enabled {
+				b.upstreamFailed(err)
+				return
+			}
+			if !b.reconnect(err) {
+				return
+			}
+			continue
+		}
+		if p.Namespace != b.cfg.namespace {
+			continue
+		}
+		switch p.Type {
+		case socketio.PacketEvent, socketio.PacketBinaryEvent:
+			b.forwardEvent(p)
+		case socketio.PacketAck, socketio.PacketBinaryAck:
+			b.forwardAck(p)
+		case socketio.PacketDisconnect:
+			b.finish(ending{reason: ReasonUpstreamDisconnect, text: "upstream disconnected"})
+			return
+		}
+	}
+}
+
+// upstreamFailed handles the loss of the upstream transport: every pending
+// ack is answered with upstream_lost, then the client is closed with 1014.
+func (b *Bridge) upstreamFailed(err error) {
+	b.failPending()
+	b.finish(ending{reason: ReasonUpstreamLost, text: "upstream lost", err: err})
+}
+
+// failPending answers every pending client ack with upstream_lost, and
+// forgets the upstream's own ack requests: neither can survive the loss of
+// the upstream socket.
+func (b *Bridge) failPending() {
+	b.mu.Lock()
+	clear(b.issued)
+	lost := make([]*pendingAck, 0, len(b.pending))
+	for id, pa := range b.pending {
+		lost = append(lost, pa)
+		delete(b.pending, id)
+	}
+	b.mu.Unlock()
+	for _, pa := range lost {
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		b.sendError(translate.CodeUpstreamLost, "upstream connection lost; the ack cannot come", pa.clientID)
+	}
+	if len(lost) > 0 {
+		b.cfg.observer.PendingAcks(b.cfg.route, -len(lost))
+	}
+}
+
+// forwardEvent translates an upstream event for the client.
+func (b *Bridge) forwardEvent(p socketio.Packet) {
+	buf := b.cfg.frames.get()
+	out, err := b.cfg.translator.AppendEvent((*buf)[:0], p.Data, p.Attachments, p.ID, p.HasID)
+	if err != nil {
+		b.cfg.frames.put(buf)
+		b.cfg.logger.Debug("dropped malformed upstream event", "route", b.cfg.route, "size", len(p.Data), "err", err)
+		return
+	}
+	*buf = out
+	if p.HasID {
+		b.mu.Lock()
+		if b.issued == nil {
+			b.issued = make(map[uint64]struct{})
+		}
+		b.issued[p.ID] = struct{}{}
+		b.mu.Unlock()
+	}
+	b.cfg.observer.Message(b.cfg.route, UpstreamToClient.String(), translate.KindEvent.String(), len(out))
+	b.enqueue(buf)
+}
+
+// forwardAck hands an upstream ack to the client that asked for it.
+func (b *Bridge) forwardAck(p socketio.Packet) {
+	if !p.HasID {
+		return
+	}
+	pa := b.takePending(p.ID)
+	if pa == nil {
+		return // timed out already, or never ours
+	}
+	b.cfg.observer.AckLatency(b.cfg.route, time.Since(pa.sent))
+	buf := b.cfg.frames.get()
+	out, err := b.cfg.translator.AppendAck((*buf)[:0], pa.clientID, p.Data, p.Attachments)
+	if err != nil {
+		b.cfg.frames.put(buf)
+		b.sendError(translate.CodeInvalidFrame, "malformed upstream ack", pa.clientID)
+		return
+	}
+	*buf = out
+	b.cfg.observer.Message(b.cfg.route, UpstreamToClient.String(), translate.KindAck.String(), len(out))
+	b.enqueue(buf)
+}
+
+// sendError queues an error frame for the client.
+func (b *Bridge) sendError(code translate.Code, message string, id []byte) {
+	b.cfg.observer.FrameError(b.cfg.route, string(code))
+	b.pushFrame(func(dst []byte) []byte {
+		return b.cfg.translator.AppendError(dst, code, message, id)
+	})
+}
+
+// pushFrame builds a frame in a pooled buffer and queues it.
+func (b *Bridge) pushFrame(build func([]byte) []byte) {
+	buf := b.cfg.frames.get()
+	*buf = build((*buf)[:0])
+	b.enqueue(buf)
+}
+
+// enqueue queues a frame for the client; a full queue makes the client a
+// slow consumer.
+func (b *Bridge) enqueue(buf *[]byte) {
+	if !b.queue.push(buf) {
+		b.cfg.frames.put(buf)
+		b.finish(ending{reason: ReasonSlowConsumer, text: "slow consumer"})
+	}
+}
+
+// clientWriter is the only writer of the client WebSocket (besides
+// gorilla's own control frames). It writes queued frames and pings, and on
+// the bridge's end the close frame.
+func (b *Bridge) clientWriter() {
+	ticker := time.NewTicker(b.cfg.pingInterval)
+	defer ticker.Stop()
+	var batch []*[]byte
+	for {
+		select {
+		case <-b.queue.ready:
+			var err error
+			if batch, err = b.writeFrames(batch); err != nil {
+				b.finish(clientWriteEnding(err))
+				b.closeClient(batch)
+				return
+			}
+		case <-ticker.C:
+			if err := b.client.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.writeTimeout)); err != nil {
+				b.finish(clientWriteEnding(err))
+				b.closeClient(batch)
+				return
+			}
+		case <-b.ctx.Done():
+			b.closeClient(batch)
+			return
+		}
+	}
+}
+
+// writeFrames writes every queued frame, returning the batch for reuse.
+func (b *Bridge) writeFrames(batch []*[]byte) ([]*[]byte, error) {
+	batch = b.queue.take(batch)
+	var err error
+	for i, buf := range batch {
+		if err == nil {
+			_ = b.client.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
+			err = b.client.WriteMessage(websocket.TextMessage, *buf)
+			if err == nil {
+				b.framesOut.Add(1)
+			}
+		}
+		b.queue.written(len(*buf))
+		b.cfg.frames.put(buf)
+		batch[i] = nil
+	}
+	return batch[:0], err
+}
+
+// clientWriteEnding classifies a failed write to the client.
+func clientWriteEnding(err error) ending {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ending{reason: ReasonSlowConsumer, text: "slow consumer", err: err}
+	}
+	return ending{reason: ReasonClientClose, err: err}
+}
+
+// closeClient writes what may still be written, the close frame, waits
+// briefly for the client's reply and drops the connection.
+func (b *Bridge) closeClient(batch []*[]byte) {
+	e := b.end
+	if e.drainsQueue() {
+		_, _ = b.writeFrames(batch)
+	} else {
+		for _, buf := range b.queue.take(batch) {
+			b.queue.written(len(*buf))
+			b.cfg.frames.put(buf)
+		}
+	}
+	msg := websocket.FormatCloseMessage(e.closeCode(), e.text)
+	_ = b.client.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.writeTimeout))
+	if e.reason != ReasonClientClose {
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-b.readDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	_ = b.client.Close()
+}
