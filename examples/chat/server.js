@@ -20,6 +20,18 @@ const httpServer = http.createServer((req, res) => {
 
 const io = new Server(httpServer, { serveClient: false });
 
+// With REDIS_URL set (deploy/docker-compose.yml does), several nodes share
+// rooms and broadcasts through the Redis adapter.
+async function useRedis(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub));
+  console.log(`using the Redis adapter at ${url}`);
+}
+
 io.on("connection", (socket) => {
   console.log(`connect ${socket.id}`);
 
@@ -57,7 +69,14 @@ io.on("connection", (socket) => {
   socket.on("disconnect", (reason) => console.log(`disconnect ${socket.id}: ${reason}`));
 });
 
-httpServer.listen(port, () => console.log(`chat server listening on :${port}`));
+const ready = process.env.REDIS_URL ? useRedis(process.env.REDIS_URL) : Promise.resolve();
+ready.then(
+  () => httpServer.listen(port, () => console.log(`chat server listening on :${port}`)),
+  (err) => {
+    console.error(`cannot use Redis: ${err.message}`);
+    process.exit(1);
+  },
+);
 
 // Stop on Ctrl-C or SIGTERM: io.close() ends every socket and the listener.
 for (const signal of ["SIGINT", "SIGTERM"]) {
