@@ -110,6 +110,9 @@ func (s *Server) newRouteHandler(rt Route) (*routeHandler, error) {
 	if rt.Namespace == "" {
 		rt.Namespace = "/"
 	}
+	if err := s.opts.Translate.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: envelope options: %w", err)
+	}
 	h := &routeHandler{srv: s, route: rt}
 	if len(s.opts.UpstreamAuth) > 0 {
 		if err := json.Unmarshal(s.opts.UpstreamAuth, &h.baseAuth); err != nil || h.baseAuth == nil {

@@ -18,8 +18,8 @@ import (
 	"unsafe"
 )
 
-// smallStack is the number of nesting levels that Value tracks without
-// allocating (64 levels per word); deeper values spill to the heap.
+// smallStackWords is the number of words of nesting levels that Value tracks
+// without allocating (64 levels per word); deeper values spill to the heap.
 const smallStackWords = 4
 
 // SWAR constants: one bit per byte of a little-endian word.
