@@ -136,8 +136,10 @@ func (c *Conn) NextAckID() uint64 { return (c.ackSeq.Add(1) - 1) & MaxAckID }
 // the events that carry it), and hands acks to EmitWithAck waiters. What it
 // returns: events and binary events; acks nobody waits for; DISCONNECT
 // (PacketDisconnect: the server disconnected that namespace, the Conn stays
-// open); CONNECT and CONNECT_ERROR replies to CONNECTs sent with Send.
-// Packets that arrived during Connect come first, in order.
+// open); CONNECT and CONNECT_ERROR replies to CONNECTs sent with Send (and,
+// with Engine.IO 3, the server's own CONNECT of "/" when Connect was not
+// used to wait for it). Packets that arrived during Connect come first, in
+// order.
 //
 // The returned Data and Attachments are valid until the next Read.
 //

@@ -2,10 +2,13 @@ package socketio
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +75,34 @@ func TestDialHandshakeRequest(t *testing.T) {
 				t.Errorf("Open = %+v, MaxPayload %d", o, c.MaxPayload())
 			}
 		})
+	}
+}
+
+func TestDialTLS(t *testing.T) {
+	t.Parallel()
+	fs := newFakeTLSServer(t, func(p *peer) {
+		p.connectRoot(time.Minute, time.Minute)
+		p.drain()
+	})
+	if !strings.HasPrefix(fs.URL, "https://") {
+		t.Fatalf("URL %s", fs.URL)
+	}
+	// Without the server's certificate: refused.
+	if _, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{}); err == nil {
+		t.Fatal("Dial trusted an unknown certificate")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(fs.srv.Certificate())
+	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{TLSConfig: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := fs.request(0); r == nil || r.TLS == nil {
+		t.Error("the handshake did not use TLS")
 	}
 }
 
@@ -612,4 +643,39 @@ func newHTTPServer(t *testing.T, h http.Handler) string {
 		<-done
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// The OPEN packets of SOCKETIO-WIRE.md §5.
+func TestGoldenOpen(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		eio  int
+		open string
+		want OpenInfo
+	}{
+		{4, `0{"sid":"PHmU_uxekoo39pe_AAAA","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`,
+			OpenInfo{SID: "PHmU_uxekoo39pe_AAAA", PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, MaxPayload: 1000000, EIO: 4}},
+		{3, `0{"sid":"mwLC","upgrades":[],"pingInterval":25000,"pingTimeout":5000}`,
+			OpenInfo{SID: "mwLC", PingInterval: 25 * time.Second, PingTimeout: 5 * time.Second, EIO: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.eio), func(t *testing.T) {
+			t.Parallel()
+			fs := newFakeServer(t, func(p *peer) {
+				p.send(tt.open)
+				p.drain()
+			})
+			c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{EIO: tt.eio})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.Open(); got != tt.want {
+				t.Errorf("Open = %+v, want %+v", got, tt.want)
+			}
+			if c.MaxPayload() != 1000000 {
+				t.Errorf("MaxPayload = %d", c.MaxPayload())
+			}
+		})
+	}
 }

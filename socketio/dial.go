@@ -185,7 +185,6 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 			raw.SetDeadline(aLongTimeAgo)
 		}
 	})
-	defer stop()
 
 	pool := opts.WriteBufferPool
 	if pool == nil {
@@ -212,6 +211,7 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 	}
 	ws, resp, err := d.DialContext(ctx, u.String(), opts.Header)
 	if err != nil {
+		stop()
 		if resp != nil && ctx.Err() == nil {
 			var body []byte
 			if resp.Body != nil {
@@ -230,8 +230,15 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 	ws.SetReadLimit(positiveOr64(opts.ReadLimit, DefaultReadLimit))
 
 	c := newConn(ws, eio, opts)
-	if err := c.readOpen(ctx); err != nil {
-		ws.Close()
+	err = c.readOpen(ctx)
+	if !stop() && err == nil {
+		// ctx ended at the last moment and its callback may have put the
+		// connection's deadline in the past: the Conn is unusable.
+		err = ctx.Err()
+	}
+	if err != nil {
+		c.shutdown(&TransportError{Reason: ErrClosed, Err: err})
+		c.timerWG.Wait()
 		return nil, fail(err)
 	}
 	return c, nil

@@ -34,9 +34,21 @@ type fakeServer struct {
 
 func newFakeServer(t *testing.T, script func(p *peer)) *fakeServer {
 	t.Helper()
+	return startFakeServer(t, false, script)
+}
+
+// newFakeTLSServer is newFakeServer over TLS (https URL); fs.srv.Certificate
+// is its certificate.
+func newFakeTLSServer(t *testing.T, script func(p *peer)) *fakeServer {
+	t.Helper()
+	return startFakeServer(t, true, script)
+}
+
+func startFakeServer(t *testing.T, useTLS bool, script func(p *peer)) *fakeServer {
+	t.Helper()
 	fs := &fakeServer{t: t}
 	up := websocket.Upgrader{}
-	fs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fs.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fs.wg.Add(1)
 		defer fs.wg.Done()
 		ws, err := up.Upgrade(w, r, nil)
@@ -50,6 +62,11 @@ func newFakeServer(t *testing.T, script func(p *peer)) *fakeServer {
 		defer ws.Close()
 		script(&peer{t: t, ws: ws, req: r})
 	}))
+	if useTLS {
+		fs.srv.StartTLS()
+	} else {
+		fs.srv.Start()
+	}
 	fs.URL = fs.srv.URL
 	t.Cleanup(func() {
 		fs.closeAll()

@@ -122,6 +122,8 @@ func (c *Conn) Connect(ctx context.Context, nsp string, o ConnectOptions) (Conne
 
 	endBound := c.setBound(ctx)
 	defer endBound()
+	// Nothing returned aliases the read buffer: an idle Conn keeps none.
+	defer c.releaseReadBuffer()
 	for {
 		p, ok, err := c.readPacket()
 		if err != nil {
