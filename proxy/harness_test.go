@@ -362,3 +362,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// errorCodes collects the error frames among frames: id token → code.
+func errorCodes(frames []string) map[string]string {
+	out := map[string]string{}
+	for _, f := range frames {
+		var e struct {
+			Error struct {
+				Code string          `json:"code"`
+				ID   json.RawMessage `json:"id"`
+			} `json:"error"`
+		}
+		if json.Unmarshal([]byte(f), &e) == nil && e.Error.Code != "" {
+			out[string(e.Error.ID)] = e.Error.Code
+		}
+	}
+	return out
+}

@@ -214,19 +214,8 @@ func TestUpstreamLost(t *testing.T) {
 			if code != proxy.CloseBadGateway {
 				t.Fatalf("close %d, want 1014", code)
 			}
-			lost := map[string]bool{}
-			for _, f := range frames {
-				var e struct {
-					Error struct {
-						Code string          `json:"code"`
-						ID   json.RawMessage `json:"id"`
-					} `json:"error"`
-				}
-				if json.Unmarshal([]byte(f), &e) == nil && e.Error.Code == "upstream_lost" {
-					lost[string(e.Error.ID)] = true
-				}
-			}
-			if !lost[`"a"`] || !lost["2"] || len(lost) != 2 {
+			lost := errorCodes(frames)
+			if lost[`"a"`] != "upstream_lost" || lost["2"] != "upstream_lost" || len(lost) != 2 {
 				t.Fatalf("frames before close %v, want upstream_lost for \"a\" and 2", frames)
 			}
 		})

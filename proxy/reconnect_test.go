@@ -166,18 +166,7 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Fatalf("close %d, want 1014", code)
 	}
 	want := map[string]string{`"pending"`: "upstream_lost", "1": "upstream_lost", "2": "upstream_lost", "3": "upstream_unavailable"}
-	got := map[string]string{}
-	for _, f := range frames {
-		var e struct {
-			Error struct {
-				Code string          `json:"code"`
-				ID   json.RawMessage `json:"id"`
-			} `json:"error"`
-		}
-		if json.Unmarshal([]byte(f), &e) == nil && e.Error.Code != "" {
-			got[string(e.Error.ID)] = e.Error.Code
-		}
-	}
+	got := errorCodes(frames)
 	for id, code := range want {
 		if got[id] != code {
 			t.Errorf("id %s: %q, want %q (frames %v)", id, got[id], code, frames)

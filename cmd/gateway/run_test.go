@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 
 	"github.com/sio-gateway/gateway/internal/testupstream"
 )
-
-// runLogs collects a goroutine's output for a test.
-type runLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *runLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *runLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // freeAddr returns a loopback address nobody listens on.
 func freeAddr(t *testing.T) string {
@@ -51,7 +32,7 @@ type runningGateway struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
-	logs   *runLogs
+	logs   *clientTestBuffer
 }
 
 // startRun runs the gateway in-process with env and waits for /healthz.
@@ -60,7 +41,7 @@ func startRun(t *testing.T, env ...string) *runningGateway {
 	addr := freeAddr(t)
 	env = append([]string{"GATEWAY_LISTEN_ADDR=" + addr, "GATEWAY_LOG_LEVEL=debug"}, env...)
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &runningGateway{addr: addr, cancel: cancel, done: make(chan error, 1), logs: &runLogs{}}
+	g := &runningGateway{addr: addr, cancel: cancel, done: make(chan error, 1), logs: &clientTestBuffer{}}
 	go func() { g.done <- run(ctx, []string{"gateway"}, env, strings.NewReader(""), io.Discard, g.logs) }()
 	t.Cleanup(func() {
 		cancel()
