@@ -1,0 +1,17 @@
+//go:build unix && !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+)
+
+// errNoProc: the figures gwbench reads come from Linux's /proc.
+var errNoProc = errors.New("gwbench reads /proc: Linux only")
+
+func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func cpuTicks(int) (int64, error) { return 0, errNoProc }
+func rssKiB(int) (int64, error)   { return 0, errNoProc }
+func fdCount(int) (int, error)    { return 0, errNoProc }
