@@ -81,7 +81,11 @@ type Bridge struct {
 	expiry  time.Time // zero: the credential does not expire
 	sid     string    // upstream Socket.IO socket id, for the connect event
 
-	queue *sendQueue
+	queue   *sendQueue
+	scratch writeScratch // the one running writer's (see clientWriter)
+
+	pingTimer atomic.Pointer[time.Timer]
+	wg        sync.WaitGroup // every goroutine of the bridge but Run's own
 
 	// upMu guards up, the current upstream socket, which a reconnect swaps.
 	upMu sync.Mutex
@@ -139,13 +143,14 @@ func (b *Bridge) Run(ctx context.Context) ending {
 		})
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); b.upstreamReader() }()
-	go func() { defer wg.Done(); b.clientWriter() }()
+	t := time.AfterFunc(b.cfg.pingInterval, b.ping)
+	b.pingTimer.Store(t)
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.upstreamReader() }()
 	b.clientReader()
 	close(b.readDone)
-	wg.Wait()
+	b.wg.Wait()
+	t.Stop()
 
 	b.mu.Lock()
 	n := len(b.pending)
@@ -167,15 +172,15 @@ func (b *Bridge) Run(ctx context.Context) ending {
 func (b *Bridge) finish(e ending) {
 	b.endOnce.Do(func() {
 		if b.cfg.lifecycle && e.drainsQueue() {
-			// Not enqueue: a full queue must not re-enter finish.
 			buf := b.cfg.frames.get()
 			*buf = b.cfg.translator.AppendDisconnect((*buf)[:0], string(e.reason))
-			if !b.queue.push(buf) {
-				b.cfg.frames.put(buf)
-			}
+			b.push(buf) // not enqueue: a full queue must not re-enter finish
 		}
 		b.end = e
 		b.cancel()
+		writerIdle := b.queue.close()
+		b.wg.Add(1)
+		go b.closeClient(writerIdle)
 		up := b.upstream()
 		if e.disconnectsUpstream() {
 			// Tell the server the client left on purpose, so it sees
@@ -538,90 +543,22 @@ func (b *Bridge) pushFrame(build func([]byte) []byte) {
 // enqueue queues a frame for the client; a full queue makes the client a
 // slow consumer.
 func (b *Bridge) enqueue(buf *[]byte) {
-	if !b.queue.push(buf) {
-		b.cfg.frames.put(buf)
+	if !b.push(buf) {
 		b.finish(ending{reason: ReasonSlowConsumer, text: "slow consumer"})
 	}
 }
 
-// clientWriter is the only writer of the client WebSocket (besides
-// gorilla's own control frames). It writes queued frames and pings, and on
-// the bridge's end the close frame.
-func (b *Bridge) clientWriter() {
-	ticker := time.NewTicker(b.cfg.pingInterval)
-	defer ticker.Stop()
-	var batch []*[]byte
-	for {
-		select {
-		case <-b.queue.ready:
-			var err error
-			if batch, err = b.writeFrames(batch); err != nil {
-				b.finish(clientWriteEnding(err))
-				b.closeClient(batch)
-				return
-			}
-		case <-ticker.C:
-			if err := b.client.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.writeTimeout)); err != nil {
-				b.finish(clientWriteEnding(err))
-				b.closeClient(batch)
-				return
-			}
-		case <-b.ctx.Done():
-			b.closeClient(batch)
-			return
-		}
-	}
-}
-
-// writeFrames writes every queued frame, returning the batch for reuse.
-func (b *Bridge) writeFrames(batch []*[]byte) ([]*[]byte, error) {
-	batch = b.queue.take(batch)
-	var err error
-	for i, buf := range batch {
-		if err == nil {
-			_ = b.client.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
-			err = b.client.WriteMessage(websocket.TextMessage, *buf)
-			if err == nil {
-				b.framesOut.Add(1)
-			}
-		}
-		b.queue.written(len(*buf))
+// push queues a frame and starts a writer when none runs; it reports false,
+// dropping the frame, when the queue is full.
+func (b *Bridge) push(buf *[]byte) bool {
+	ok, start := b.queue.push(buf)
+	if !ok {
 		b.cfg.frames.put(buf)
-		batch[i] = nil
+		return false
 	}
-	return batch[:0], err
-}
-
-// clientWriteEnding classifies a failed write to the client.
-func clientWriteEnding(err error) ending {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return ending{reason: ReasonSlowConsumer, text: "slow consumer", err: err}
+	if start {
+		b.wg.Add(1)
+		go b.clientWriter()
 	}
-	return ending{reason: ReasonClientClose, err: err}
-}
-
-// closeClient writes what may still be written, the close frame, waits
-// briefly for the client's reply and drops the connection.
-func (b *Bridge) closeClient(batch []*[]byte) {
-	e := b.end
-	if e.drainsQueue() {
-		_, _ = b.writeFrames(batch)
-	} else {
-		for _, buf := range b.queue.take(batch) {
-			b.queue.written(len(*buf))
-			b.cfg.frames.put(buf)
-		}
-	}
-	msg := websocket.FormatCloseMessage(e.closeCode(), e.text)
-	_ = b.client.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.writeTimeout))
-	if e.reason != ReasonClientClose {
-		t := time.NewTimer(closeGrace)
-		select {
-		case <-b.readDone:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	_ = b.client.Close()
+	return true
 }

@@ -11,7 +11,8 @@
 //
 // # Concurrency
 //
-// Each upgraded client gets one Bridge and exactly three goroutines, all
+// Each upgraded client gets one Bridge. Two goroutines live as long as the
+// connection, and a third only while frames wait to be written; all are
 // owned by the Bridge and joined by Bridge.Run before it returns:
 //
 //   - clientReader (the goroutine running Run) is the only reader of the
@@ -20,19 +21,22 @@
 //   - upstreamReader is the only caller of Upstream.Read: packets are
 //     translated into frames and pushed onto the client's send queue. It
 //     never blocks on the client; a queue over GATEWAY_SEND_BUFFER_BYTES
-//     ends the bridge as a slow consumer (1008).
-//   - clientWriter is the only writer of data frames to the client: it
-//     drains the queue, sends pings, and on the end writes the close frame.
-//     Control frames also come from gorilla's own handlers (WriteControl is
-//     safe from any goroutine).
+//     ends the bridge as a slow consumer (1008). It also owns reconnects.
+//   - clientWriter is started by the first frame pushed onto an empty queue
+//     and ends when the queue is empty again; at most one runs at a time
+//     (the queue decides, under its lock). It frames the queued messages
+//     itself and writes a whole batch with one writev. gorilla's control
+//     frames (pongs, close replies) and the pings, which a timer sends, are
+//     single writes the socket serialises with the writer's.
 //
 // The first ending (client close, upstream disconnect, upstream loss,
 // slow consumer, policy, shutdown, error) is recorded once by finish, which
-// cancels the bridge's context, disconnects and closes the upstream socket.
-// The writer then writes the close frame mapped from that ending, waits
-// briefly for the client's reply and closes the client connection, which
-// ends the reader. Ack timeouts and credential expiry are time.AfterFunc
-// timers stopped before Run returns.
+// cancels the bridge's context, stops new writers, starts closeClient, and
+// disconnects and closes the upstream socket. closeClient waits for a
+// running writer, writes what may still be written and the close frame
+// mapped from that ending, waits briefly for the client's reply and closes
+// the client connection, which ends the reader. Pings, ack timeouts and
+// credential expiry are time.AfterFunc timers stopped before Run returns.
 //
 // The route handler starts Run in a goroutine the Server tracks and then
 // returns, so net/http's per-request buffers are released while the client

@@ -48,7 +48,7 @@ func (g *gateway) wsURL(path string) string {
 
 // startGateway starts a gateway whose default route /ws leads to up's "/",
 // after mutate adjusts the options.
-func startGateway(t *testing.T, up *testupstream.Server, mutate func(*proxy.Options)) *gateway {
+func startGateway(t testing.TB, up *testupstream.Server, mutate func(*proxy.Options)) *gateway {
 	t.Helper()
 	rec := newRecorder()
 	o := proxy.Options{

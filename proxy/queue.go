@@ -29,42 +29,91 @@ func (fp *framePool) put(b *[]byte) {
 
 // sendQueue holds frames waiting to be written to one client. It is bounded
 // in bytes, never blocks its producers, and holds no memory while empty.
+// It also decides when a writer goroutine runs: at most one at a time, and
+// none while the queue is empty, so an idle client costs no goroutine.
 type sendQueue struct {
-	mu     sync.Mutex
-	frames []*[]byte
-	bytes  int64
-	limit  int64 // 0 = no bound
-	// ready has room for one wake-up; producers never block on it.
-	ready chan struct{}
+	mu      sync.Mutex
+	frames  []*[]byte
+	bytes   int64 // queued and taken but not yet written
+	limit   int64 // 0 = no bound
+	writing bool  // a writer is draining the queue
+	closed  bool  // the bridge is closing: no new writer starts
+	idle    chan struct{}
 }
 
 func newSendQueue(limit int64) *sendQueue {
-	return &sendQueue{limit: limit, ready: make(chan struct{}, 1)}
+	return &sendQueue{limit: limit}
 }
 
-// push appends a frame and wakes the writer. It reports false, without
-// queuing, when the frame would take the queue over its byte bound.
-func (q *sendQueue) push(f *[]byte) bool {
+// push appends a frame. ok is false, and nothing is queued, when the frame
+// would take the queue over its byte bound; start tells the caller to
+// start a writer.
+func (q *sendQueue) push(f *[]byte) (ok, start bool) {
 	n := int64(len(*f))
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.limit > 0 && q.bytes+n > q.limit {
-		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	q.frames = append(q.frames, f)
 	q.bytes += n
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	if q.writing || q.closed {
+		return true, false
 	}
-	return true
+	q.writing = true
+	q.idle = make(chan struct{})
+	return true, true
 }
 
-// take moves every queued frame into dst (reusing its storage). Their bytes
-// still count against the bound until the writer reports them written.
-func (q *sendQueue) take(dst []*[]byte) []*[]byte {
+// next hands the running writer every queued frame (reusing dst's storage).
+// When there is none, the writer must stop: next returns an empty batch
+// and marks the queue as having no writer.
+func (q *sendQueue) next(dst []*[]byte) []*[]byte {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	dst = q.takeLocked(dst)
+	if len(dst) == 0 {
+		q.stopLocked()
+	}
+	return dst
+}
+
+// stop marks the writer gone after a failed write.
+func (q *sendQueue) stop() {
+	q.mu.Lock()
+	q.stopLocked()
+	q.mu.Unlock()
+}
+
+func (q *sendQueue) stopLocked() {
+	if q.writing {
+		q.writing = false
+		close(q.idle)
+	}
+}
+
+// close stops new writers from starting and returns a channel that is
+// closed once no writer runs.
+func (q *sendQueue) close() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	if !q.writing {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return q.idle
+}
+
+// takeAll empties the queue for the closer, once no writer runs.
+func (q *sendQueue) takeAll(dst []*[]byte) []*[]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.takeLocked(dst)
+}
+
+func (q *sendQueue) takeLocked(dst []*[]byte) []*[]byte {
 	dst = append(dst[:0], q.frames...)
 	clear(q.frames)
 	if cap(q.frames) > 64 {
@@ -72,7 +121,6 @@ func (q *sendQueue) take(dst []*[]byte) []*[]byte {
 	} else {
 		q.frames = q.frames[:0]
 	}
-	q.mu.Unlock()
 	return dst
 }
 

@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// maxKeptWriterBuffer bounds the scratch the writer keeps between bursts.
+const maxKeptWriterBuffer = 64
+
+// WebSocket opcodes (RFC 6455 §5.2) the writer frames itself.
+const (
+	opText = 0x1
+	finBit = 0x80
+)
+
+// appendFrameHeader appends the header of an unmasked, final server frame
+// of n payload bytes (RFC 6455 §5.2).
+func appendFrameHeader(dst []byte, opcode byte, n int) []byte {
+	dst = append(dst, finBit|opcode)
+	switch {
+	case n <= 125:
+		return append(dst, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
+	}
+}
+
+// writeScratch is the writer's reusable memory. One writer runs at a time;
+// it hands its scratch back to the Bridge before it may stop, so the next
+// writer (started under the queue's lock) finds it there.
+type writeScratch struct {
+	batch []*[]byte
+	iov   [][]byte
+	hdrs  []byte
+	flat  []byte
+}
+
+// trimmed drops what a burst grew, so an idle client keeps little.
+func (w writeScratch) trimmed() writeScratch {
+	if cap(w.batch) > maxKeptWriterBuffer {
+		w.batch = nil
+	}
+	if cap(w.iov) > 2*maxKeptWriterBuffer {
+		w.iov = nil
+	}
+	if cap(w.hdrs) > 10*maxKeptWriterBuffer {
+		w.hdrs = nil
+	}
+	if cap(w.flat) > maxPooledFrame {
+		w.flat = nil
+	}
+	return w
+}
+
+// clientWriter writes queued frames to the client until the queue is
+// empty, then ends; enqueue starts it again with the next frame. Frames are
+// framed here and written with one writev per batch: a burst of frames
+// costs one system call, not one each. gorilla's own control frames
+// (pongs, close replies, pings) are whole single writes, which the socket
+// serialises with ours, so the two never interleave.
+func (b *Bridge) clientWriter() {
+	defer b.wg.Done()
+	w := b.scratch
+	for {
+		b.scratch = w.trimmed() // before next: once it stops us, the next writer owns it
+		w.batch = b.queue.next(w.batch)
+		if len(w.batch) == 0 {
+			return
+		}
+		if err := b.writeBatch(&w, w.batch); err != nil {
+			b.scratch = w.trimmed()
+			b.queue.stop()
+			b.finish(clientWriteEnding(err))
+			return
+		}
+	}
+}
+
+// writeBatch writes frames in one system call and recycles their buffers.
+func (b *Bridge) writeBatch(w *writeScratch, batch []*[]byte) error {
+	hdrs := w.hdrs[:0]
+	for _, f := range batch {
+		hdrs = appendFrameHeader(hdrs, opText, len(*f))
+	}
+	iov := w.iov[:0]
+	off, total := 0, 0
+	for _, f := range batch {
+		n := headerLen(len(*f))
+		iov = append(iov, hdrs[off:off+n:off+n], *f)
+		off += n
+		total += len(*f)
+	}
+	conn := b.client.NetConn()
+	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
+	var err error
+	if _, ok := conn.(*net.TCPConn); ok {
+		bufs := net.Buffers(iov)
+		_, err = bufs.WriteTo(conn)
+	} else {
+		// TLS and others: one Write per batch keeps frames whole.
+		flat := w.flat[:0]
+		for _, p := range iov {
+			flat = append(flat, p...)
+		}
+		_, err = conn.Write(flat)
+		w.flat = flat
+	}
+	clear(iov)
+	w.hdrs, w.iov = hdrs, iov[:0]
+	for i, f := range batch {
+		b.cfg.frames.put(f)
+		batch[i] = nil
+	}
+	b.queue.written(total)
+	if err == nil {
+		b.framesOut.Add(int64(len(batch)))
+	}
+	return err
+}
+
+// headerLen is the length of appendFrameHeader's header for n bytes.
+func headerLen(n int) int {
+	switch {
+	case n <= 125:
+		return 2
+	case n <= 0xffff:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// ping sends a WebSocket ping and re-arms itself; it runs on a timer, so an
+// idle client holds no goroutine for it.
+func (b *Bridge) ping() {
+	if b.ctx.Err() != nil {
+		return
+	}
+	if err := b.client.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.writeTimeout)); err != nil {
+		b.finish(clientWriteEnding(err))
+		return
+	}
+	if t := b.pingTimer.Load(); t != nil {
+		t.Reset(b.cfg.pingInterval)
+	}
+}
+
+// clientWriteEnding classifies a failed write to the client.
+func clientWriteEnding(err error) ending {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ending{reason: ReasonSlowConsumer, text: "slow consumer", err: err}
+	}
+	return ending{reason: ReasonClientClose, err: err}
+}
+
+// closeClient runs once, after the bridge's end: it waits for a running
+// writer, writes what may still be written and the close frame, waits
+// briefly for the client's reply and drops the connection, which ends the
+// client reader.
+func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
+	defer b.wg.Done()
+	<-writerIdle // a write is bounded by the write timeout
+	e := b.end
+	rest := b.queue.takeAll(nil)
+	if e.drainsQueue() && len(rest) > 0 {
+		_ = b.writeBatch(&writeScratch{}, rest)
+	} else {
+		for _, f := range rest {
+			b.queue.written(len(*f))
+			b.cfg.frames.put(f)
+		}
+	}
+	msg := websocket.FormatCloseMessage(e.closeCode(), e.text)
+	_ = b.client.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.writeTimeout))
+	if e.reason != ReasonClientClose {
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-b.readDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	_ = b.client.Close()
+}
