@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth.
-.PHONY: run test build bench vet fuzz
+.PHONY: run test build bench vet fuzz soak
 
 run:
 	./scripts/run-example.sh
@@ -12,3 +12,8 @@ build:
 
 vet:
 	go vet ./...
+
+# Soak through upstream drops and restarts (not part of CI); e.g.
+# make soak SOAK_ARGS='--clients 1000 --duration 5m --restart-every 30s'
+soak:
+	go run ./cmd/gwsoak $(SOAK_ARGS)
