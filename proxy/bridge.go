@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -146,8 +148,15 @@ func (b *Bridge) Run(ctx context.Context) ending {
 	t := time.AfterFunc(b.cfg.pingInterval, b.ping)
 	b.pingTimer.Store(t)
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.upstreamReader() }()
-	b.clientReader()
+	go func() {
+		defer b.wg.Done()
+		defer b.recoverPanic("upstream reader")
+		b.upstreamReader()
+	}()
+	func() {
+		defer b.recoverPanic("client reader")
+		b.clientReader()
+	}()
 	close(b.readDone)
 	b.wg.Wait()
 	t.Stop()
@@ -165,6 +174,20 @@ func (b *Bridge) Run(ctx context.Context) ending {
 		b.cfg.observer.PendingAcks(b.cfg.route, -n)
 	}
 	return b.end
+}
+
+// recoverPanic turns a panic in one of the bridge's goroutines into the end
+// of this connection (close 1011), logged with its stack, instead of the
+// end of the process and every other client's connection.
+func (b *Bridge) recoverPanic(where string) {
+	if v := recover(); v != nil {
+		b.recoverPanicValue(where, v)
+	}
+}
+
+func (b *Bridge) recoverPanicValue(where string, v any) {
+	b.cfg.logger.Error("internal error; closing the connection", "route", b.cfg.route, "in", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	b.finish(ending{reason: ReasonError, text: "internal error", err: fmt.Errorf("panic in %s: %v", where, v)})
 }
 
 // finish records the first ending, wakes every goroutine and lets the
@@ -199,7 +222,7 @@ func (b *Bridge) upstream() Upstream {
 }
 
 // clientReader is the only reader of the client WebSocket. It runs in the
-// handler's goroutine.
+// goroutine that runs Run.
 func (b *Bridge) clientReader() {
 	c := b.client
 	c.SetReadLimit(b.cfg.maxMessageBytes)

@@ -68,6 +68,12 @@ func (w writeScratch) trimmed() writeScratch {
 func (b *Bridge) clientWriter() {
 	defer b.wg.Done()
 	w := b.scratch
+	defer func() {
+		if v := recover(); v != nil {
+			b.queue.stop()
+			b.recoverPanicValue("client writer", v)
+		}
+	}()
 	for {
 		b.scratch = w.trimmed() // before next: once it stops us, the next writer owns it
 		w.batch = b.queue.next(w.batch)
