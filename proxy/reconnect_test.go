@@ -210,3 +210,28 @@ func TestReconnectRecoveryRequired(t *testing.T) {
 		t.Fatalf("close %d, want 1014", code)
 	}
 }
+
+// TestReconnectEngineIO3 reconnects to a restarted socket.io v2 server,
+// which has no connection state recovery: the client goes on with a fresh
+// upstream socket.
+func TestReconnectEngineIO3(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, testupstream.Options{Version: 2})
+	g := startGateway(t, up, func(o *proxy.Options) {
+		reconnecting(15 * time.Second)(o)
+		o.UpstreamEIO = 3
+		o.LifecycleEvents = true
+	})
+	c := dial(t, g.wsURL("/ws"), nil)
+	c.read() // connect
+	c.send(`{"event":"echo","data":"before","id":1}`)
+	c.expectJSON(`{"ack":1,"data":"before"}`)
+	up.Kill()
+	eventually(t, "the bridge to notice the loss", func() bool { return g.obs.connectAttempts() >= 2 })
+	c.send(`{"event":"echo","data":"held","id":2}`)
+	up.Restart(t)
+	if f := c.read(); !strings.Contains(f, `"recovered":false`) {
+		t.Fatalf("frame %s, want the connect event with recovered:false", f)
+	}
+	c.expectJSON(`{"ack":2,"data":"held"}`)
+}
