@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sio-gateway/gateway/translate"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -685,10 +687,6 @@ func isHTTPToken(s string) bool {
 // which cannot be renamed, so no envelope key may take it.
 const errorFrameKey = "error"
 
-// reservedEventNames are the event names Socket.IO reserves (CONTRACT.md §2); raw
-// and binary frames cannot be emitted under them.
-var reservedEventNames = []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-
 func (c *Config) validateFrames(p *configProblems) {
 	keys := []struct{ name, value string }{
 		{varEventKey, c.EventKey}, {varDataKey, c.DataKey}, {varArgsKey, c.ArgsKey},
@@ -707,7 +705,7 @@ func (c *Config) validateFrames(p *configProblems) {
 		}
 	}
 	for _, e := range []struct{ name, value string }{{varRawEvent, c.RawEvent}, {varBinaryEvent, c.BinaryEvent}} {
-		if slices.Contains(reservedEventNames, e.value) {
+		if translate.IsReservedEvent(e.value) {
 			p.add(e.name, "%q is an event name reserved by Socket.IO", e.value)
 		}
 	}
