@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/sio-gateway/gateway/translate"
-
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -21,6 +19,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/sio-gateway/gateway/translate"
 )
 
 // Config is the gateway's whole configuration, parsed once from the environment.
