@@ -138,9 +138,9 @@ func (b *bench) dial(ctx context.Context, arm string) (echoer, error) {
 func (b *bench) proxyPID(arm string) int {
 	switch arm {
 	case armG:
-		return b.env.gateway.pid()
+		return b.env.gateway.PID()
 	case armR:
-		return b.env.nginx.pid()
+		return b.env.nginx.PID()
 	}
 	return 0
 }

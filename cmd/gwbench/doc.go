@@ -16,7 +16,8 @@
 // PIDs are stopped at the end (SIGTERM, then SIGKILL after a grace period),
 // also on SIGINT or an error; the children get SIGKILL from the kernel if
 // gwbench itself dies (Pdeathsig), and the Node server also exits when its
-// stdin closes.
+// stdin closes. The process handling is shared with gwsoak in
+// internal/loadenv.
 //
 //   - the Node socket.io 4.8.4 test upstream, testdata/upstream/server.js
 //     (`npm ci` in that folder first), with its default heartbeat;

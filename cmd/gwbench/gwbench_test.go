@@ -6,38 +6,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // runTimeout bounds the whole brief run (the gateway's build included,
 // which on a cold cache is most of it).
 const runTimeout = 4 * time.Minute
-
-// requireNode skips the test without Node or the test upstream's modules,
-// or fails it under CI, where both must be there.
-func requireNode(t *testing.T) {
-	t.Helper()
-	missing := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not installed"
-	} else if repo, err := findRepo(""); err != nil {
-		missing = err.Error()
-	} else if _, err := os.Stat(filepath.Join(repo, "testdata", "upstream", "node_modules", "socket.io")); err != nil {
-		missing = "testdata/upstream has no node_modules (run npm ci there)"
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: %s", missing)
-	}
-	t.Skip(missing)
-}
 
 // TestRunBrief runs every default phase briefly against the real Node
 // upstream and the real gateway (and nginx when installed) and checks the
@@ -47,12 +25,12 @@ func TestRunBrief(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Node, builds and starts the gateway")
 	}
-	requireNode(t)
+	loadenv.RequireNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	args := []string{"--json-only", "--rounds", "1", "--duration", "300ms", "--echoes", "200",
 		"--clients", "100", "--fanin", "10", "--churn", "40"}
-	if raceEnabled {
+	if loadenv.RaceEnabled {
 		args = append(args, "--race-gateway")
 	}
 	var stdout, stderr bytes.Buffer

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // Defaults of the flags (see the package comment).
@@ -180,14 +182,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	// Descriptors for every client and both sides of the gateway: raise the
 	// soft limit to the hard one; the children inherit it.
-	b.nofile = raiseNoFile()
+	b.nofile = loadenv.RaiseNoFile()
 
 	env, err := startEnv(ctx, cfg, logw)
 	if env != nil {
 		// Stop exactly what was started, whatever way run ends (a panic
 		// in this goroutine included).
 		defer func() {
-			if problems := env.stop(); len(problems) > 0 && err == nil {
+			if problems := env.Stop(0); len(problems) > 0 && err == nil {
 				for _, p := range problems {
 					fmt.Fprintln(stderr, "gwbench:", p)
 				}

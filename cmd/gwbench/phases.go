@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // gatewaySample is the gateway's footprint at one moment.
@@ -19,14 +21,14 @@ type gatewaySample struct {
 func (b *bench) gatewayNow(ctx context.Context) (gatewaySample, error) {
 	var s gatewaySample
 	var err error
-	pid := b.env.gateway.pid()
+	pid := b.env.gateway.PID()
 	if s.goroutines, err = b.env.goroutines(ctx); err != nil {
 		return s, err
 	}
-	if s.rssKiB, err = rssKiB(pid); err != nil {
+	if s.rssKiB, err = loadenv.RSSKiB(pid); err != nil {
 		return s, fmt.Errorf("gateway RSS: %w", err)
 	}
-	if s.fds, err = fdCount(pid); err != nil {
+	if s.fds, err = loadenv.FDCount(pid); err != nil {
 		return s, fmt.Errorf("gateway fds: %w", err)
 	}
 	return s, nil
@@ -85,7 +87,7 @@ func (b *bench) idlePhase(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("before: %w", err)
 	}
-	nodeBefore, _ := rssKiB(b.env.node.pid())
+	nodeBefore, _ := loadenv.RSSKiB(b.env.node.PID())
 	// Every arm's clients stay connected; they connect in batches, the
 	// arms taking turns, so the connect rates share the machine's moods.
 	hs := make(map[string][]*held, len(arms))
@@ -114,7 +116,7 @@ func (b *bench) idlePhase(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("after: %w", err)
 	}
-	nodeAfter, _ := rssKiB(b.env.node.pid())
+	nodeAfter, _ := loadenv.RSSKiB(b.env.node.PID())
 	res.Gateway = footprint(before, after, n)
 	res.UpstreamRSSPerClientKiB = perClient(nodeAfter, nodeBefore, n*len(arms))
 	res.Answered = b.echoAll(ctx, armG, hs[armG], dialConcurrency)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // The timed phases (latency, throughput, fan-in) keep every arm's clients
@@ -185,10 +187,10 @@ type cpuSample struct {
 func (b *bench) cpuNow(arm string) cpuSample {
 	var s cpuSample
 	if pid := b.proxyPID(arm); pid > 0 {
-		s.proxy, _ = cpuTicks(pid)
+		s.proxy, _ = loadenv.CPUTicks(pid)
 	}
-	s.upstream, _ = cpuTicks(b.env.node.pid())
-	s.self, _ = cpuTicks(0)
+	s.upstream, _ = loadenv.CPUTicks(b.env.node.PID())
+	s.self, _ = loadenv.CPUTicks(0)
 	return s
 }
 

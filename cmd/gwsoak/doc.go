@@ -50,7 +50,8 @@
 // folder), records every PID, and stops exactly those at the end and on
 // SIGINT/SIGTERM; if gwsoak itself is killed the kernel kills them
 // (Pdeathsig). It raises RLIMIT_NOFILE to the hard limit for itself and
-// its children.
+// its children. The process handling is shared with gwbench in
+// internal/loadenv.
 //
 // # Concurrency
 //

@@ -5,37 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // briefTimeout bounds the brief soak (a cold build of the gateway included).
 const briefTimeout = 3 * time.Minute
-
-// requireNode skips the test without Node or the test upstream's modules,
-// or fails it under CI, where both must be there.
-func requireNode(t *testing.T) {
-	t.Helper()
-	missing := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not installed"
-	} else if repo, err := findRepo(""); err != nil {
-		missing = err.Error()
-	} else if _, err := os.Stat(filepath.Join(repo, "testdata", "upstream", "node_modules", "socket.io")); err != nil {
-		missing = "testdata/upstream has no node_modules (run npm ci there)"
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: %s", missing)
-	}
-	t.Skip(missing)
-}
 
 // TestSoakBrief soaks ten clients for six seconds through one transport
 // drop, against the real Node upstream and the real gateway, and checks
@@ -44,13 +22,13 @@ func TestSoakBrief(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Node, builds and starts the gateway")
 	}
-	requireNode(t)
+	loadenv.RequireNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), briefTimeout)
 	defer cancel()
 	// One disruption (a drop at 3s): i×every < duration holds for i = 1 only.
 	args := []string{"--clients", "10", "--duration", "6s", "--restart-every", "3s",
 		"--rate", "5", "--report-every", "2s", "--drain", "15s", "--quiet"}
-	if raceEnabled {
+	if loadenv.RaceEnabled {
 		args = append(args, "--race-gateway")
 	}
 	var stdout, stderr bytes.Buffer

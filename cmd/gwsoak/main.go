@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // Defaults of the flags (see the package comment).
@@ -131,14 +133,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	// Every client holds a descriptor here and two in the gateway: raise
 	// the soft limit to the hard one; the children inherit it.
-	nofile := raiseNoFile()
+	nofile := loadenv.RaiseNoFile()
 	fmt.Fprintf(logw, "gwsoak: RLIMIT_NOFILE %d\n", nofile)
 
 	e, err := startEnv(ctx, cfg, logw)
 	if e != nil {
 		// Stop exactly what was started, whichever way run ends.
 		defer func() {
-			problems := e.stop()
+			problems := e.Stop(loadenv.QuoteLimit)
 			for _, p := range problems {
 				fmt.Fprintln(stderr, "gwsoak:", p)
 			}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // rssEarlyPart splits the run for the RSS check: the first two thirds
@@ -252,7 +254,7 @@ type check struct {
 
 // baseLine fills what every line shares.
 func (s *soak) baseLine(typ string, t tally, m scrape, f figures) *line {
-	warn, errs := s.env.gateway.stderr.levels()
+	warn, errs := s.env.gwLevels.levels()
 	ln := &line{
 		Type:             typ,
 		Elapsed:          round1(s.since().Seconds()),
@@ -283,7 +285,7 @@ func (s *soak) baseLine(typ string, t tally, m scrape, f figures) *line {
 		PendingAcks:      m.pendingAcks,
 		GatewayWarnLogs:  warn,
 		GatewayErrorLogs: errs,
-		NodePID:          s.env.currentNode().pid(),
+		NodePID:          s.env.currentNode().PID(),
 	}
 	if len(t.errsNoID) > 0 {
 		ln.ErrorsWithoutID = t.errsNoID
@@ -487,8 +489,8 @@ func (s *soak) printSummary(ln *line) {
 		}
 	}
 	if !fp.Pass {
-		if gw := s.env.gateway.stderr.String(); gw != "" {
-			fmt.Fprintf(w, "  gateway stderr (tail):\n%s\n", indent(tail(gw, problemTail), "    "))
+		if gw := s.env.gateway.Stderr(); gw != "" {
+			fmt.Fprintf(w, "  gateway stderr (tail):\n%s\n", indent(loadenv.Tail(gw, loadenv.QuoteLimit), "    "))
 		}
 	}
 	switch {

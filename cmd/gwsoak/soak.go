@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sio-gateway/gateway/internal/loadenv"
 )
 
 // Soak tunables.
@@ -105,11 +107,11 @@ func (s *soak) measure(ctx context.Context) (figures, scrape, error) {
 		return f, m, err
 	}
 	f.Goroutines, f.HeapInuse = m.goroutines, m.heapInuse
-	pid := s.env.gateway.pid()
-	if f.FDs, err = fdCount(pid); err != nil {
+	pid := s.env.gateway.PID()
+	if f.FDs, err = loadenv.FDCount(pid); err != nil {
 		return f, m, fmt.Errorf("gateway fds: %w", err)
 	}
-	if f.RSSKiB, err = rssKiB(pid); err != nil {
+	if f.RSSKiB, err = loadenv.RSSKiB(pid); err != nil {
 		return f, m, fmt.Errorf("gateway rss: %w", err)
 	}
 	return f, m, nil
@@ -284,9 +286,9 @@ func (s *soak) scheduler(sendCtx, actionCtx context.Context) {
 			d.took = time.Since(t)
 			s.logf("#%d drop at %.1fs: %d transports ended in %v (err %v)", i, d.at.Seconds(), d.dropped, d.took.Round(time.Millisecond), d.err)
 		case kindRestart:
-			oldPID := s.env.currentNode().pid()
+			oldPID := s.env.currentNode().PID()
 			d.took, d.err = s.env.restartNode(actionCtx)
-			d.nodePID = s.env.currentNode().pid()
+			d.nodePID = s.env.currentNode().PID()
 			s.logf("#%d restart at %.1fs: node pid %d SIGKILLed, pid %d up after %v (err %v)", i, d.at.Seconds(), oldPID, d.nodePID, d.took.Round(time.Millisecond), d.err)
 		}
 		s.mu.Lock()
@@ -300,15 +302,15 @@ func (s *soak) scheduler(sendCtx, actionCtx context.Context) {
 func (s *soak) sampler(ctx context.Context) {
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
-	pid := s.env.gateway.pid()
+	pid := s.env.gateway.PID()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		rss, err1 := rssKiB(pid)
-		fds, err2 := fdCount(pid)
+		rss, err1 := loadenv.RSSKiB(pid)
+		fds, err2 := loadenv.FDCount(pid)
 		if err1 == nil && err2 == nil {
 			s.sample(figures{RSSKiB: rss, FDs: fds})
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package loadenv
 
 import (
 	"bytes"
@@ -10,15 +10,16 @@ import (
 	"syscall"
 )
 
-// childAttr puts a child in its own process group and has the kernel kill
-// it if gwbench dies without stopping it.
+// childAttr puts a child in its own process group (a terminal's Ctrl-C
+// reaches the tool only, which then stops its children in order) and has
+// the kernel kill it if the tool dies without stopping it.
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// cpuTicks is utime+stime of pid (0 = gwbench itself) in clock ticks, from
-// /proc/PID/stat.
-func cpuTicks(pid int) (int64, error) {
+// CPUTicks is utime+stime of pid (0 = the calling process) in clock ticks
+// (see [ClockTicks]), from /proc/PID/stat.
+func CPUTicks(pid int) (int64, error) {
 	path := "/proc/self/stat"
 	if pid > 0 {
 		path = fmt.Sprintf("/proc/%d/stat", pid)
@@ -27,6 +28,11 @@ func cpuTicks(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseStatTicks(path, b)
+}
+
+// parseStatTicks reads utime+stime from the text b of /proc/PID/stat.
+func parseStatTicks(path string, b []byte) (int64, error) {
 	// The command name (field 2) may hold spaces: fields are counted after
 	// its closing parenthesis, which starts at field 3 (state).
 	i := bytes.LastIndexByte(b, ')')
@@ -46,8 +52,8 @@ func cpuTicks(pid int) (int64, error) {
 	return u + s, nil
 }
 
-// rssKiB is VmRSS of pid from /proc/PID/status.
-func rssKiB(pid int) (int64, error) {
+// RSSKiB is VmRSS of pid in KiB, from /proc/PID/status.
+func RSSKiB(pid int) (int64, error) {
 	path := fmt.Sprintf("/proc/%d/status", pid)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -65,8 +71,8 @@ func rssKiB(pid int) (int64, error) {
 	return 0, fmt.Errorf("%s: no VmRSS", path)
 }
 
-// fdCount is the number of open descriptors of pid.
-func fdCount(pid int) (int, error) {
+// FDCount is the number of open descriptors of pid, from /proc/PID/fd.
+func FDCount(pid int) (int, error) {
 	d, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return 0, err
