@@ -17,3 +17,7 @@ vet:
 # make soak SOAK_ARGS='--clients 1000 --duration 5m --restart-every 30s'
 soak:
 	go run ./cmd/gwsoak $(SOAK_ARGS)
+
+# The load generator of DESIGN.md's performance targets (about 40 s).
+bench:
+	go run ./cmd/gwbench $(BENCH_ARGS)
