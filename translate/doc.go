@@ -60,6 +60,10 @@
 //     accepted, padded or not, with line breaks ignored; anything else
 //     (including wrong padding) is invalid_frame. Attachments are numbered
 //     in the order they appear in the frame.
+//   - Duplicate keys inside data and args pass through like any other
+//     bytes. A $binary value under a key that a later duplicate shadows
+//     still becomes an attachment; the upstream's JSON.parse keeps the last
+//     duplicate, and socket.io-parser drops the unreferenced attachment.
 //   - In a frame that has $binary values, an object with
 //     "_placeholder":true is refused (invalid_frame): socket.io-parser
 //     would read it as a reference to an attachment and, with a bad num,

@@ -56,23 +56,60 @@ func tooDeepForOracle(b []byte) bool {
 	return st.MaxDepth > encodingJSONMaxDepth-1
 }
 
-// placeholderNums collects the num of every {"_placeholder":true} object.
-func placeholderNums(v any, nums *[]string) {
-	switch v := v.(type) {
-	case []any:
-		for _, e := range v {
-			placeholderNums(e, nums)
+// placeholderNums collects, in order, the num of every object in the JSON
+// text b whose "_placeholder" member is true. It walks the text, not a
+// decoded map: duplicate keys are valid JSON and pass through byte for
+// byte, so a placeholder may sit under a key that a later duplicate
+// shadows. A map (like JSON.parse upstream) keeps only the last duplicate,
+// yet the placeholder is still in the payload and still numbered.
+func placeholderNums(b []byte, nums *[]string) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber() // scalars are skipped, but must not fail to decode (1e400)
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	var members []json.RawMessage
+	isPlaceholder := false
+	var num json.RawMessage
+	switch tok {
+	case json.Delim('['):
+		for d.More() {
+			var e json.RawMessage
+			if err := d.Decode(&e); err != nil {
+				return err
+			}
+			members = append(members, e)
 		}
-	case map[string]any:
-		if v["_placeholder"] == true {
-			n, _ := v["num"].(json.Number)
-			*nums = append(*nums, n.String())
-			return
-		}
-		for _, e := range v {
-			placeholderNums(e, nums)
+	case json.Delim('{'):
+		for d.More() {
+			key, err := d.Token()
+			if err != nil {
+				return err
+			}
+			var e json.RawMessage
+			if err := d.Decode(&e); err != nil {
+				return err
+			}
+			switch key {
+			case "_placeholder":
+				isPlaceholder = string(bytes.TrimSpace(e)) == "true" // the last one counts, as in JSON.parse
+			case "num":
+				num = e
+			}
+			members = append(members, e)
 		}
 	}
+	if isPlaceholder {
+		*nums = append(*nums, string(bytes.TrimSpace(num)))
+		return nil
+	}
+	for _, e := range members {
+		if err := placeholderNums(e, nums); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func FuzzDecodeText(f *testing.F) {
@@ -133,14 +170,16 @@ func FuzzDecodeText(f *testing.F) {
 					t.Fatalf("translator %d: ID %q", ti, msg.ID)
 				}
 				var nums []string
-				placeholderNums(v, &nums)
+				if err := placeholderNums(p, &nums); err != nil {
+					t.Fatalf("translator %d: payload %q: %v", ti, p, err)
+				}
 				if len(msg.Attachments) > 0 {
 					want := make([]string, len(msg.Attachments))
 					for i := range want {
 						want[i] = string(rune('0' + i))
 					}
-					// Map order is random: compare the set of nums.
-					slices.Sort(nums)
+					// Attachments are numbered in the order their
+					// placeholders appear in the payload.
 					if len(msg.Attachments) > DefaultMaxAttachments || !slices.Equal(nums, want) {
 						t.Fatalf("translator %d: placeholders %v for %d attachments in %s", ti, nums, len(msg.Attachments), p)
 					}
