@@ -231,29 +231,32 @@ func (b *Bridge) clientReader() {
 	c.SetPongHandler(func(string) error {
 		return c.SetReadDeadline(time.Now().Add(deadline))
 	})
-	var frame, payload []byte
 	for {
 		mt, r, err := c.NextReader()
-		if err == nil {
-			frame, err = readFrame(r, frame[:0])
-		}
 		if err != nil {
+			b.finish(clientReadEnding(err))
+			return
+		}
+		// Buffers are borrowed per message, so an idle client holds none.
+		frame, payload := b.cfg.frames.get(), b.cfg.frames.get()
+		*frame, err = readFrame(r, (*frame)[:0])
+		if err != nil {
+			b.cfg.frames.put(frame)
+			b.cfg.frames.put(payload)
 			b.finish(clientReadEnding(err))
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(deadline))
 		b.framesIn.Add(1)
-		if mt == websocket.TextMessage && !utf8.Valid(frame) {
+		if mt == websocket.TextMessage && !utf8.Valid(*frame) {
+			b.cfg.frames.put(frame)
+			b.cfg.frames.put(payload)
 			b.finish(ending{reason: ReasonInvalidUTF8, text: "invalid UTF-8"})
 			return
 		}
-		payload = b.handleClientFrame(mt, frame, payload[:0])
-		if cap(frame) > maxPooledFrame {
-			frame = nil // do not keep a huge buffer for the connection's life
-		}
-		if cap(payload) > maxPooledFrame {
-			payload = nil
-		}
+		*payload = b.handleClientFrame(mt, *frame, (*payload)[:0])
+		b.cfg.frames.put(frame)
+		b.cfg.frames.put(payload)
 	}
 }
 
