@@ -145,6 +145,11 @@ func (b *Bridge) Run(ctx context.Context) ending {
 		})
 	}
 
+	if h := hookedConn(b.client.NetConn()); h != nil {
+		var hooks readHooks = b
+		h.hooks.Store(&hooks)
+		defer h.hooks.Store(nil)
+	}
 	t := time.AfterFunc(b.cfg.pingInterval, b.ping)
 	b.pingTimer.Store(t)
 	b.wg.Add(1)
@@ -210,8 +215,27 @@ func (b *Bridge) finish(e ending) {
 			// "client namespace disconnect" rather than a transport loss.
 			_ = up.Disconnect(b.cfg.namespace)
 		}
+		if ck, ok := up.(corker); ok {
+			ck.flush()
+		}
 		_ = up.Close()
 	})
+}
+
+// beforeRead flushes the upstream writes held back since the last client
+// read: the reader is about to wait for more client bytes.
+func (b *Bridge) beforeRead() {
+	if ck, ok := b.upstream().(corker); ok {
+		ck.flush()
+	}
+}
+
+// afterRead holds upstream writes back while the bytes just read are
+// translated, so they leave in one write (see cork.go).
+func (b *Bridge) afterRead() {
+	if ck, ok := b.upstream().(corker); ok {
+		ck.cork()
+	}
 }
 
 // upstream returns the current upstream socket.

@@ -38,6 +38,11 @@
 // the client connection, which ends the reader. Pings, ack timeouts and
 // credential expiry are time.AfterFunc timers stopped before Run returns.
 //
+// Upstream writes are batched: a bridge corks its upstream connection after
+// each read of client bytes and flushes it before the next read, so the
+// frames translated from one chunk leave in one write (see cork.go). This
+// needs the listener from WrapListener; without it, writes go straight out.
+//
 // The route handler starts Run in a goroutine the Server tracks and then
 // returns, so net/http's per-request buffers are released while the client
 // stays connected; Server.Shutdown cancels every bridge (close 1001) and

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -77,7 +78,19 @@ func NewSocketIODialer(o SocketIODialerOptions) *SocketIODialer {
 
 // Dial implements UpstreamDialer.
 func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, UpstreamInfo, error) {
+	// The connection is a corkConn, so the bridge can batch its writes.
+	var cc *corkConn
+	netDial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		conn, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cc = &corkConn{Conn: conn}
+		return cc, nil
+	}
 	c, err := socketio.Dial(ctx, req.URL, socketio.Options{
+		NetDial:         netDial,
 		Path:            d.opts.Path,
 		EIO:             d.opts.EIO,
 		Query:           req.Query,
@@ -95,7 +108,11 @@ func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, U
 		_ = c.Close()
 		return nil, UpstreamInfo{}, err
 	}
-	return c, UpstreamInfo{SID: info.SID, Recovered: info.Recovered}, nil
+	info2 := UpstreamInfo{SID: info.SID, Recovered: info.Recovered}
+	if cc == nil {
+		return c, info2, nil
+	}
+	return corkedUpstream{Upstream: c, conn: cc}, info2, nil
 }
 
 // routeHandler upgrades clients of one route.

@@ -103,7 +103,7 @@ func (b *Bridge) writeBatch(w *writeScratch, batch []*[]byte) error {
 		off += n
 		total += len(*f)
 	}
-	conn := b.client.NetConn()
+	conn := rawConn(b.client.NetConn())
 	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
 	var err error
 	if _, ok := conn.(*net.TCPConn); ok {

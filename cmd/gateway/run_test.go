@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,10 @@ import (
 
 	"github.com/sio-gateway/gateway/internal/testupstream"
 )
+
+// healthClient polls /healthz, over TLS too (the tests' self-signed
+// certificates are not checked).
+var healthClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test certificates
 
 // freeAddr returns a loopback address nobody listens on.
 func freeAddr(t *testing.T) string {
@@ -38,7 +43,12 @@ type runningGateway struct {
 // startRun runs the gateway in-process with env and waits for /healthz.
 func startRun(t *testing.T, env ...string) *runningGateway {
 	t.Helper()
-	addr := freeAddr(t)
+	return startRunAt(t, freeAddr(t), "http", env...)
+}
+
+// startRunAt is startRun on a given address and scheme (https with TLS).
+func startRunAt(t *testing.T, addr, scheme string, env ...string) *runningGateway {
+	t.Helper()
 	env = append([]string{"GATEWAY_LISTEN_ADDR=" + addr, "GATEWAY_LOG_LEVEL=debug"}, env...)
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &runningGateway{addr: addr, cancel: cancel, done: make(chan error, 1), logs: &clientTestBuffer{}}
@@ -53,7 +63,7 @@ func startRun(t *testing.T, env ...string) *runningGateway {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := healthClient.Get(scheme + "://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
