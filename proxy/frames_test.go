@@ -19,13 +19,7 @@ func TestFramesBothWays(t *testing.T) {
 	for _, version := range []int{4, 2} {
 		t.Run(fmt.Sprintf("socketio_v%d", version), func(t *testing.T) {
 			t.Parallel()
-			up := testupstream.Start(t, testupstream.Options{Version: version})
-			eio := 4
-			if version == 2 {
-				eio = 3
-			}
-			g := startGateway(t, up, func(o *proxy.Options) {
-				o.UpstreamEIO = eio
+			_, g := startPair(t, version, testupstream.Options{}, func(o *proxy.Options) {
 				o.Translate.RawEvent = "echo"
 				o.Translate.BinaryEvent = "echo"
 			})

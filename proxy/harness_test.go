@@ -381,3 +381,20 @@ func errorCodes(frames []string) map[string]string {
 	}
 	return out
 }
+
+// startPair starts a socket.io server of major version 4 or 2 with o, and a
+// gateway in front of it speaking its Engine.IO version (4 or 3).
+func startPair(t *testing.T, version int, o testupstream.Options, mutate func(*proxy.Options)) (*testupstream.Server, *gateway) {
+	t.Helper()
+	o.Version = version
+	up := testupstream.Start(t, o)
+	g := startGateway(t, up, func(opts *proxy.Options) {
+		if version == 2 {
+			opts.UpstreamEIO = 3
+		}
+		if mutate != nil {
+			mutate(opts)
+		}
+	})
+	return up, g
+}

@@ -198,12 +198,7 @@ func TestUpstreamLost(t *testing.T) {
 	for _, version := range []int{4, 2} {
 		t.Run(fmt.Sprintf("socketio_v%d", version), func(t *testing.T) {
 			t.Parallel()
-			up := testupstream.Start(t, testupstream.Options{Version: version, PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
-			g := startGateway(t, up, func(o *proxy.Options) {
-				if version == 2 {
-					o.UpstreamEIO = 3
-				}
-			})
+			up, g := startPair(t, version, testupstream.Options{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond}, nil)
 			c := dial(t, g.wsURL("/ws"), nil)
 			c.send(`{"event":"never-ack","id":"a"}`)
 			c.send(`{"event":"never-ack","id":2}`)
@@ -228,12 +223,7 @@ func TestHeartbeats(t *testing.T) {
 	for _, version := range []int{4, 2} {
 		t.Run(fmt.Sprintf("socketio_v%d", version), func(t *testing.T) {
 			t.Parallel()
-			up := testupstream.Start(t, testupstream.Options{Version: version, PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
-			g := startGateway(t, up, func(o *proxy.Options) {
-				if version == 2 {
-					o.UpstreamEIO = 3
-				}
-			})
+			up, g := startPair(t, version, testupstream.Options{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond}, nil)
 			c := dial(t, g.wsURL("/ws"), nil)
 			deadline := time.Now().Add(2 * time.Second)
 			for i := 0; time.Now().Before(deadline); i++ {
