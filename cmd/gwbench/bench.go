@@ -208,56 +208,42 @@ func watchdog(ctx context.Context, c echoer) (stop func() bool) {
 // with the time it took. On error, every client it made is closed.
 func (b *bench) connectMany(ctx context.Context, arm string, n, conc int) ([]echoer, time.Duration, error) {
 	clients := make([]echoer, n)
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range min(conc, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || cctx.Err() != nil {
-					return
-				}
-				c, err := b.dial(cctx, arm)
-				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("client %d of %d: %w", i+1, n, err); cancel() })
-					return
-				}
-				clients[i] = c
-			}
-		}()
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if firstErr != nil {
+	took, err := b.dialMany(ctx, arm, n, conc, func(i int, c echoer) { clients[i] = c })
+	if err != nil {
 		for _, c := range clients {
 			if c != nil {
 				c.close(false)
 			}
 		}
-		return nil, took, firstErr
+		return nil, took, err
 	}
 	return clients, took, nil
 }
 
-// holdMany connects n clients of arm with reader goroutines.
+// holdMany connects n clients of arm with reader goroutines. The readers
+// start as soon as a client is up, so a client's pings are answered while
+// the others connect.
 func (b *bench) holdMany(ctx context.Context, arm string, n, conc int) ([]*held, time.Duration, error) {
-	// The readers start as soon as a client is up, so a client's pings are
-	// answered while the others connect: wrap inside the dial.
 	hs := make([]*held, n)
+	onMismatch := func(err error) { b.addMismatch(arm, "held", err) }
+	took, err := b.dialMany(ctx, arm, n, conc, func(i int, c echoer) { hs[i] = hold(c, onMismatch) })
+	if err != nil {
+		closeHeld(hs, false)
+		return nil, took, err
+	}
+	return hs, took, nil
+}
+
+// dialMany dials n clients of arm, conc at a time, handing each to keep
+// with its index (keep runs on the dialing goroutines, each index once). The
+// first failure stops the others; the caller closes what was kept.
+func (b *bench) dialMany(ctx context.Context, arm string, n, conc int, keep func(i int, c echoer)) (time.Duration, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var next atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
-	onMismatch := func(err error) { b.addMismatch(arm, "held", err) }
 	start := time.Now()
 	for range min(conc, n) {
 		wg.Add(1)
@@ -273,17 +259,12 @@ func (b *bench) holdMany(ctx context.Context, arm string, n, conc int) ([]*held,
 					errOnce.Do(func() { firstErr = fmt.Errorf("client %d of %d: %w", i+1, n, err); cancel() })
 					return
 				}
-				hs[i] = hold(c, onMismatch)
+				keep(i, c)
 			}
 		}()
 	}
 	wg.Wait()
-	took := time.Since(start)
-	if firstErr != nil {
-		closeHeld(hs, false)
-		return nil, took, firstErr
-	}
-	return hs, took, nil
+	return time.Since(start), firstErr
 }
 
 // closeHeld closes every held client, conc at a time.
