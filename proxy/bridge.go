@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -14,8 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/sio-gateway/gateway/internal/idlepoll"
 	"github.com/sio-gateway/gateway/socketio"
 	"github.com/sio-gateway/gateway/translate"
 )
@@ -23,9 +21,6 @@ import (
 // closeGrace is how long the gateway waits for a client's close reply after
 // sending its own close frame, before it drops the connection.
 const closeGrace = time.Second
-
-// readChunk is the growth step of the buffer a client frame is read into.
-const readChunk = 512
 
 // Upstream is what a Bridge needs of its upstream Socket.IO connection;
 // *socketio.Conn implements it. Read is called by one goroutine only; Send,
@@ -54,6 +49,7 @@ type bridgeConfig struct {
 	observer        Observer
 	logger          *slog.Logger
 	frames          *framePool
+	readBufs        *readBufPool
 	maxMessageBytes int64
 	sendBufferBytes int64
 	ackTimeout      time.Duration
@@ -73,11 +69,10 @@ type pendingAck struct {
 }
 
 // Bridge joins one client WebSocket to its one upstream Socket.IO socket.
-// It owns both: Run blocks until the connection ended and every goroutine it
-// started has returned.
+// It owns both, and every goroutine it starts (see doc.go).
 type Bridge struct {
 	cfg     *bridgeConfig
-	client  *websocket.Conn
+	in      clientIn    // the client reader's; in.conn is also written to
 	dialReq DialRequest // how the upstream was dialed, for reconnects
 	limiter MessageLimiter
 	expiry  time.Time // zero: the credential does not expire
@@ -86,8 +81,17 @@ type Bridge struct {
 	queue   *sendQueue
 	scratch writeScratch // the one running writer's (see clientWriter)
 
+	lastHeard atomic.Int64 // unix nanoseconds of the client's last bytes
+	lastPing  atomic.Int64 // unix nanoseconds of the last ping sent
 	pingTimer atomic.Pointer[time.Timer]
-	wg        sync.WaitGroup // every goroutine of the bridge but Run's own
+
+	// live counts the parts still running: the client reader (running or
+	// parked), the upstream reader, writers and closeClient. The last to
+	// leave completes the bridge.
+	live         atomic.Int32
+	onEnd        func(ending)
+	stopShutdown func() bool
+	expiryTimer  *time.Timer
 
 	// upMu guards up, the current upstream socket, which a reconnect swaps.
 	upMu sync.Mutex
@@ -103,7 +107,7 @@ type Bridge struct {
 	cancel   context.CancelFunc
 	endOnce  sync.Once
 	end      ending        // written once, before cancel
-	readDone chan struct{} // closed when the client reader returned
+	readDone chan struct{} // closed when the client reader is gone for good
 
 	mu      sync.Mutex
 	pending map[uint64]*pendingAck // client acks awaited from the upstream
@@ -112,60 +116,93 @@ type Bridge struct {
 	framesIn, framesOut atomic.Int64
 }
 
-func newBridge(cfg *bridgeConfig, client *websocket.Conn, up Upstream, req DialRequest, sid string) *Bridge {
-	return &Bridge{
+// newBridge makes the bridge of an upgraded client connection. poller may
+// be nil (no parking).
+func newBridge(cfg *bridgeConfig, client net.Conn, poller *idlepoll.Poller, up Upstream, req DialRequest, sid string) *Bridge {
+	b := &Bridge{
 		cfg:      cfg,
-		client:   client,
 		up:       up,
 		dialReq:  req,
 		sid:      sid,
 		queue:    newSendQueue(cfg.sendBufferBytes),
 		readDone: make(chan struct{}),
 	}
+	b.in.conn = client
+	b.in.pool = cfg.readBufs
+	b.in.tryFn = b.in.tryRead
+	if tc, ok := client.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			b.in.rc = rc
+			if poller != nil {
+				// ErrUnsupported and other failures leave the reader
+				// unparked, which works, at a goroutine's cost.
+				b.in.park, _ = poller.Register(rc, b.wake)
+			}
+		}
+	}
+	return b
 }
 
-// Run bridges until the first ending and returns it once everything is torn
-// down. Cancelling ctx ends the bridge as a shutdown (close 1001).
-func (b *Bridge) Run(ctx context.Context) ending {
+// Start runs the bridge in goroutines it owns and returns. onEnd is called
+// once with the first ending, after everything is torn down. Cancelling
+// ctx ends the bridge as a shutdown (close 1001).
+func (b *Bridge) Start(ctx context.Context, onEnd func(ending)) {
+	b.onEnd = onEnd
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	defer b.cancel()
-	stopShutdown := context.AfterFunc(ctx, func() {
+	b.live.Store(2) // the client reader and the upstream reader
+	b.stopShutdown = context.AfterFunc(ctx, func() {
 		b.finish(ending{reason: ReasonShutdown, text: "gateway shutting down"})
 	})
-	defer stopShutdown()
 	if !b.expiry.IsZero() {
-		t := time.AfterFunc(time.Until(b.expiry), func() {
+		b.expiryTimer = time.AfterFunc(time.Until(b.expiry), func() {
 			b.finish(ending{reason: ReasonPolicy, text: "credentials expired"})
 		})
-		defer t.Stop()
 	}
 	if b.cfg.lifecycle {
 		b.pushFrame(func(dst []byte) []byte {
 			return b.cfg.translator.AppendConnect(dst, b.sid, b.cfg.namespace, nil)
 		})
 	}
-
-	if h := hookedConn(b.client.NetConn()); h != nil {
-		var hooks readHooks = b
-		h.hooks.Store(&hooks)
-		defer h.hooks.Store(nil)
-	}
-	t := time.AfterFunc(b.cfg.pingInterval, b.ping)
-	b.pingTimer.Store(t)
-	b.wg.Add(1)
+	b.heard()
+	b.lastPing.Store(time.Now().UnixNano())
+	b.pingTimer.Store(time.AfterFunc(b.cfg.pingInterval, b.ping))
 	go func() {
-		defer b.wg.Done()
+		defer b.leave()
 		defer b.recoverPanic("upstream reader")
 		b.upstreamReader()
 	}()
-	func() {
-		defer b.recoverPanic("client reader")
-		b.clientReader()
-	}()
-	close(b.readDone)
-	b.wg.Wait()
-	t.Stop()
+	// A new client parks at once: its first bytes start a reader.
+	b.parkOrRead()
+}
 
+// parkOrRead parks the client reader, or starts one when parking fails.
+func (b *Bridge) parkOrRead() {
+	if b.in.park != nil && !b.in.noPark {
+		if err := b.in.park.Arm(); err == nil {
+			return
+		}
+		b.in.noPark = true
+	}
+	go b.clientReader()
+}
+
+// wake is the Poller's ready function: bytes arrived for a parked reader.
+func (b *Bridge) wake() { go b.clientReader() }
+
+// leave is called by each part of the bridge as it ends; the last one
+// completes the bridge.
+func (b *Bridge) leave() {
+	if b.live.Add(-1) != 0 {
+		return
+	}
+	b.cancel()
+	b.stopShutdown()
+	if b.expiryTimer != nil {
+		b.expiryTimer.Stop()
+	}
+	if t := b.pingTimer.Load(); t != nil {
+		t.Stop()
+	}
 	b.mu.Lock()
 	n := len(b.pending)
 	for id, pa := range b.pending {
@@ -178,7 +215,8 @@ func (b *Bridge) Run(ctx context.Context) ending {
 	if n > 0 {
 		b.cfg.observer.PendingAcks(b.cfg.route, -n)
 	}
-	return b.end
+	b.in.releaseBuf()
+	b.onEnd(b.end)
 }
 
 // recoverPanic turns a panic in one of the bridge's goroutines into the end
@@ -207,7 +245,7 @@ func (b *Bridge) finish(e ending) {
 		b.end = e
 		b.cancel()
 		writerIdle := b.queue.close()
-		b.wg.Add(1)
+		b.live.Add(1)
 		go b.closeClient(writerIdle)
 		up := b.upstream()
 		if e.disconnectsUpstream() {
@@ -245,88 +283,77 @@ func (b *Bridge) upstream() Upstream {
 	return b.up
 }
 
-// clientReader is the only reader of the client WebSocket. It runs in the
-// goroutine that runs Run.
+// clientReader reads client messages until the client is quiet, when it
+// parks (and a later one resumes), or until the connection ends. Only one
+// runs at a time.
 func (b *Bridge) clientReader() {
-	c := b.client
-	c.SetReadLimit(b.cfg.maxMessageBytes)
-	deadline := 2 * b.cfg.pingInterval
-	_ = c.SetReadDeadline(time.Now().Add(deadline))
-	c.SetPongHandler(func(string) error {
-		return c.SetReadDeadline(time.Now().Add(deadline))
-	})
+	b.in.woke = time.Now()
+	parked := false
+	defer func() {
+		if parked {
+			return // the slot passes to the next reader
+		}
+		close(b.readDone)
+		b.leave()
+	}()
+	defer b.recoverPanic("client reader")
 	for {
-		mt, r, err := c.NextReader()
-		if err != nil {
-			b.finish(clientReadEnding(err))
-			return
-		}
 		// Buffers are borrowed per message, so an idle client holds none.
-		frame, payload := b.cfg.frames.get(), b.cfg.frames.get()
-		*frame, err = readFrame(r, (*frame)[:0])
+		frame := b.cfg.frames.get()
+		op, msg, err := b.readMessage((*frame)[:0])
+		*frame = msg
 		if err != nil {
 			b.cfg.frames.put(frame)
-			b.cfg.frames.put(payload)
+			if err == errPark && b.ctx.Err() == nil {
+				b.in.releaseBuf()
+				if b.in.park.Arm() == nil {
+					parked = true
+					return
+				}
+				b.in.noPark = true // released: the bridge is closing
+				b.in.setDeadline(time.Time{})
+				continue
+			}
 			b.finish(clientReadEnding(err))
 			return
 		}
-		_ = c.SetReadDeadline(time.Now().Add(deadline))
 		b.framesIn.Add(1)
-		if mt == websocket.TextMessage && !utf8.Valid(*frame) {
+		if op == opText && !utf8.Valid(msg) {
 			b.cfg.frames.put(frame)
-			b.cfg.frames.put(payload)
 			b.finish(ending{reason: ReasonInvalidUTF8, text: "invalid UTF-8"})
 			return
 		}
-		*payload = b.handleClientFrame(mt, *frame, (*payload)[:0])
+		payload := b.cfg.frames.get()
+		*payload = b.handleClientFrame(op, msg, (*payload)[:0])
 		b.cfg.frames.put(frame)
 		b.cfg.frames.put(payload)
 	}
 }
 
-// readFrame reads one message into dst.
-func readFrame(r io.Reader, dst []byte) ([]byte, error) {
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, make([]byte, readChunk)...)[:len(dst)]
-		}
-		n, err := r.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
-}
-
 // clientReadEnding classifies why reading from the client stopped.
 func clientReadEnding(err error) ending {
+	var pe *protocolError
 	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
+	case errors.Is(err, errTooLarge):
 		return ending{reason: ReasonTooLarge, text: "message too big", err: err}
-	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+	case errors.Is(err, errClientClose):
 		return ending{reason: ReasonClientClose, err: err}
+	case errors.As(err, &pe):
+		return ending{reason: ReasonClientClose, code: CloseProtocolError, text: "protocol error", err: err}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		// No pong for two ping intervals: the client is gone.
-		return ending{reason: ReasonClientClose, text: "ping timeout", err: err}
-	}
-	// A reset, EOF, or a close with another code: the client left.
+	// A reset, EOF, or the connection closed under the reader.
 	return ending{reason: ReasonClientClose, err: err}
 }
 
 // handleClientFrame translates one client frame and sends it upstream, or
 // answers it with an error frame. It returns scratch for reuse.
-func (b *Bridge) handleClientFrame(mt int, frame, scratch []byte) []byte {
+func (b *Bridge) handleClientFrame(op byte, frame, scratch []byte) []byte {
 	tr := b.cfg.translator
 	var (
 		msg translate.ClientMessage
 		err error
 	)
-	if mt == websocket.BinaryMessage {
+	if op == opBinary {
 		msg, err = tr.DecodeBinary(scratch, frame)
 	} else {
 		msg, err = tr.DecodeText(scratch, frame)
@@ -607,7 +634,7 @@ func (b *Bridge) push(buf *[]byte) bool {
 		return false
 	}
 	if start {
-		b.wg.Add(1)
+		b.live.Add(1)
 		go b.clientWriter()
 	}
 	return true

@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"net"
 	"sync"
-	"sync/atomic"
 )
 
 // maxCorked bounds the upstream bytes held back before they are written
@@ -18,79 +16,16 @@ const maxCorked = 64 << 10
 // translated from one read of the client socket with one system call, the
 // way an event loop flushes its output before it waits for input:
 //
-//   - WrapListener wraps the accepted client connections in a readHooked
-//     conn, whose Read calls the bridge's hooks around the real read;
 //   - the upstream connection (dialed by SocketIODialer) is a corkConn,
 //     which holds writes back while corked;
-//   - after a client read returns bytes, the bridge corks the upstream;
-//     before the next client read (which may block), it flushes and
-//     uncorks. So frames translated from one chunk of client bytes leave
-//     in one write, and nothing waits while the reader is blocked: a pong
-//     the upstream reader writes meanwhile goes straight out.
+//   - after a client read returns bytes, the client reader (clientread.go)
+//     corks the upstream; before the next client read (which may wait), it
+//     flushes and uncorks. So frames translated from one chunk of client
+//     bytes leave in one write, and nothing waits while the reader waits:
+//     a pong the upstream reader writes meanwhile goes straight out.
 //
-// Without the listener wrapper (httptest servers, other embedders) nothing
-// is corked and every write goes straight out.
-
-// readHooks are what a bridge asks of its client connection's reads.
-type readHooks interface {
-	beforeRead() // the reader needs more bytes and may block
-	afterRead()  // bytes arrived and will be processed
-}
-
-// readHooked is an accepted client connection whose reads report to the
-// bridge that owns it.
-type readHooked struct {
-	net.Conn
-	hooks atomic.Pointer[readHooks]
-}
-
-// Read implements net.Conn.
-func (c *readHooked) Read(p []byte) (int, error) {
-	h := c.hooks.Load()
-	if h != nil {
-		(*h).beforeRead()
-	}
-	n, err := c.Conn.Read(p)
-	if h != nil && n > 0 {
-		(*h).afterRead()
-	}
-	return n, err
-}
-
-// hookedListener wraps every accepted connection in readHooked.
-type hookedListener struct{ net.Listener }
-
-// Accept implements net.Listener.
-func (l hookedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &readHooked{Conn: c}, nil
-}
-
-// WrapListener returns a listener whose connections let bridges batch their
-// upstream writes (see above). Serve the Server on it; plain and TLS
-// serving both work (wrap the TCP listener, below TLS).
-func WrapListener(ln net.Listener) net.Listener { return hookedListener{ln} }
-
-// hookedConn finds the readHooked under a client connection, if any.
-func hookedConn(c net.Conn) *readHooked {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	h, _ := c.(*readHooked)
-	return h
-}
-
-// rawConn is the connection to write to: the TCP connection itself when the
-// client conn is a readHooked one, so that writev still applies.
-func rawConn(c net.Conn) net.Conn {
-	if h, ok := c.(*readHooked); ok {
-		return h.Conn
-	}
-	return c
-}
+// Upstreams from other dialers are not corked; every write goes straight
+// out.
 
 // corker is an Upstream whose writes can be held back and flushed.
 type corker interface {

@@ -33,10 +33,14 @@ type ending struct {
 	// text is a short static close reason (a close payload holds 123 bytes).
 	text string
 	err  error // cause, for logs
+	code int   // close code when not the reason's own (1002)
 }
 
 // closeCode maps an ending to the close code of CONTRACT §3.
 func (e ending) closeCode() int {
+	if e.code != 0 {
+		return e.code
+	}
 	switch e.reason {
 	case ReasonClientClose, ReasonUpstreamDisconnect:
 		return websocket.CloseNormalClosure

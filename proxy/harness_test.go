@@ -68,9 +68,7 @@ func startGateway(t testing.TB, up *testupstream.Server, mutate func(*proxy.Opti
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
-	ts := httptest.NewUnstartedServer(srv)
-	ts.Listener = proxy.WrapListener(ts.Listener)
-	ts.Start()
+	ts := httptest.NewServer(srv)
 	g := &gateway{srv: srv, http: ts, obs: rec}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -18,16 +18,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sio-gateway/gateway/auth"
+	"github.com/sio-gateway/gateway/internal/idlepoll"
 	"github.com/sio-gateway/gateway/translate"
-)
-
-// Buffer sizes of the client-facing WebSocket. Reads go through a small
-// per-connection buffer; write buffers come from a pool shared by every
-// connection, so an idle client holds neither net/http's 4 KiB buffers nor
-// a write buffer.
-const (
-	clientReadBufferSize  = 1024
-	clientWriteBufferSize = 4096
 )
 
 // retryAfterBusy is the Retry-After given with over_capacity and draining.
@@ -148,6 +140,10 @@ type Server struct {
 	logger   *slog.Logger
 	dialer   UpstreamDialer
 	frames   *framePool
+	readBufs *readBufPool
+	// poller watches idle clients' sockets, so they need no reader
+	// goroutine (see clientread.go).
+	poller *idlepoll.Poller
 
 	draining atomic.Bool
 	active   atomic.Int64 // clients admitted and not yet gone
@@ -172,6 +168,8 @@ func New(opts Options) (*Server, error) {
 		logger:   opts.Logger,
 		dialer:   opts.Dialer,
 		frames:   newFramePool(),
+		readBufs: newReadBufPool(),
+		poller:   idlepoll.New(),
 	}
 	if s.dialer == nil {
 		s.dialer = NewSocketIODialer(SocketIODialerOptions{
@@ -181,10 +179,10 @@ func New(opts Options) (*Server, error) {
 		})
 	}
 	s.bridges, s.stopAll = context.WithCancel(context.Background())
+	// gorilla only does the handshake: with no buffer sizes set it takes
+	// over net/http's buffers rather than allocating its own, and they
+	// all go when the bridge takes the connection.
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  clientReadBufferSize,
-		WriteBufferSize: clientWriteBufferSize,
-		WriteBufferPool: &sync.Pool{},
 		// Origin is checked before the upstream dial, by the origin policy.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {

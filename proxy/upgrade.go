@@ -21,8 +21,8 @@ import (
 	"github.com/sio-gateway/gateway/translate"
 )
 
-// Buffer sizes of upstream connections, chosen for memory: see
-// clientReadBufferSize.
+// Buffer sizes of upstream connections, chosen for memory: the read buffer
+// is held for the connection's life; write buffers come from a pool.
 const (
 	upstreamReadBufferSize  = 1024
 	upstreamWriteBufferSize = 4096
@@ -143,6 +143,7 @@ func (s *Server) newRouteHandler(rt Route) (*routeHandler, error) {
 		observer:        s.observer,
 		logger:          s.logger,
 		frames:          s.frames,
+		readBufs:        s.readBufs,
 		maxMessageBytes: s.opts.MaxMessageBytes,
 		sendBufferBytes: s.opts.SendBufferBytes,
 		ackTimeout:      s.opts.AckTimeout,
@@ -164,7 +165,7 @@ func (s *Server) newRouteHandler(rt Route) (*routeHandler, error) {
 }
 
 // ServeHTTP admits the client, connects its upstream socket, and only then
-// upgrades; the bridge then runs in goroutines the Server owns, so that the
+// upgrades; the bridge then runs in goroutines it owns, so that the
 // request's goroutine and net/http's buffers are let go.
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.srv
@@ -203,22 +204,24 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.observer.ConnectionOutcome(route, OutcomeAccepted)
 	s.observer.ConnectionOpened(route)
-	b := newBridge(h.cfg, conn, adm.up, adm.req, adm.info.SID)
+	// From here on the gateway reads and writes the connection itself
+	// (clientread.go, writer.go); gorilla's Conn, which only did the
+	// handshake, is let go with the buffers it took over from net/http.
+	b := newBridge(h.cfg, conn.NetConn(), s.poller, adm.up, adm.req, adm.info.SID)
 	if l := auth.NewMessageLimiter(s.opts.MessageRate, s.opts.MessageBurst); l != nil {
 		b.limiter = l
 	}
 	b.expiry = adm.expiry
-	go func() {
+	b.Start(s.bridges, func(e ending) {
 		defer s.bridgeWG.Done()
 		defer adm.release()
-		e := b.Run(s.bridges)
 		d := time.Since(start)
 		s.observer.ConnectionClosed(route, string(e.reason), d)
 		s.logger.Info("connection closed",
 			"route", route, "client", addr, "duration", d.Round(time.Millisecond).String(),
 			"frames_in", b.framesIn.Load(), "frames_out", b.framesOut.Load(),
 			"close_code", e.closeCode(), "reason", string(e.reason), "err", errString(e.err))
-	}()
+	})
 }
 
 // admitted is a client that passed admission and has its upstream socket.

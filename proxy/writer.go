@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // maxKeptWriterBuffer bounds the scratch the writer keeps between bursts.
@@ -66,7 +64,7 @@ func (w writeScratch) trimmed() writeScratch {
 // (pongs, close replies, pings) are whole single writes, which the socket
 // serialises with ours, so the two never interleave.
 func (b *Bridge) clientWriter() {
-	defer b.wg.Done()
+	defer b.leave()
 	w := b.scratch
 	defer func() {
 		if v := recover(); v != nil {
@@ -103,7 +101,7 @@ func (b *Bridge) writeBatch(w *writeScratch, batch []*[]byte) error {
 		off += n
 		total += len(*f)
 	}
-	conn := rawConn(b.client.NetConn())
+	conn := b.in.conn
 	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
 	var err error
 	if _, ok := conn.(*net.TCPConn); ok {
@@ -143,18 +141,32 @@ func headerLen(n int) int {
 	}
 }
 
-// ping sends a WebSocket ping and re-arms itself; it runs on a timer, so an
-// idle client holds no goroutine for it.
+// ping runs on a timer, so an idle client holds no goroutine for it. It
+// is also the client's watchdog: a client silent for two ping intervals
+// is gone (CONTRACT §3). It pings every interval and re-arms itself for
+// the next ping or the watchdog's deadline, whichever comes first.
 func (b *Bridge) ping() {
 	if b.ctx.Err() != nil {
 		return
 	}
-	if err := b.client.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.cfg.writeTimeout)); err != nil {
-		b.finish(clientWriteEnding(err))
+	interval := b.cfg.pingInterval
+	now := time.Now()
+	silent := now.Sub(time.Unix(0, b.lastHeard.Load()))
+	if silent >= 2*interval {
+		b.finish(ending{reason: ReasonClientClose, text: "ping timeout"})
 		return
 	}
+	sincePing := now.Sub(time.Unix(0, b.lastPing.Load()))
+	if sincePing >= interval {
+		if err := b.writeControl(opPing, nil); err != nil {
+			b.finish(clientWriteEnding(err))
+			return
+		}
+		b.lastPing.Store(now.UnixNano())
+		sincePing = 0
+	}
 	if t := b.pingTimer.Load(); t != nil {
-		t.Reset(b.cfg.pingInterval)
+		t.Reset(min(interval-sincePing, 2*interval-silent))
 	}
 }
 
@@ -172,7 +184,7 @@ func clientWriteEnding(err error) ending {
 // briefly for the client's reply and drops the connection, which ends the
 // client reader.
 func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
-	defer b.wg.Done()
+	defer b.leave()
 	<-writerIdle // a write is bounded by the write timeout
 	e := b.end
 	rest := b.queue.takeAll(nil)
@@ -184,8 +196,8 @@ func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
 			b.cfg.frames.put(f)
 		}
 	}
-	msg := websocket.FormatCloseMessage(e.closeCode(), e.text)
-	_ = b.client.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.cfg.writeTimeout))
+	var payload [maxControlPayload]byte
+	_ = b.writeControl(opClose, closePayload(payload[:0], e.closeCode(), e.text))
 	if e.reason != ReasonClientClose {
 		t := time.NewTimer(closeGrace)
 		select {
@@ -194,5 +206,11 @@ func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
 		}
 		t.Stop()
 	}
-	_ = b.client.Close()
+	// Unregister before closing: the kernel reuses descriptor numbers.
+	if b.in.park != nil && b.in.park.Release() {
+		// The reader was parked and will not resume: its part ends here.
+		close(b.readDone)
+		b.leave()
+	}
+	_ = b.in.conn.Close()
 }

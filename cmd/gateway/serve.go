@@ -97,7 +97,6 @@ func serve(ctx context.Context, cfg Config, logw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen GATEWAY_LISTEN_ADDR=%s: %w", cfg.ListenAddr, err)
 	}
-	ln = proxy.WrapListener(ln) // lets bridges batch their upstream writes
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	var metricsSrv *http.Server
 	var metricsLn net.Listener
