@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sio-gateway/gateway/internal/idlepoll"
+	"github.com/sio-gateway/gateway/internal/wsframe"
 	"github.com/sio-gateway/gateway/socketio"
 	"github.com/sio-gateway/gateway/translate"
 )
@@ -49,7 +50,7 @@ type bridgeConfig struct {
 	observer        Observer
 	logger          *slog.Logger
 	frames          *framePool
-	readBufs        *readBufPool
+	readBufs        *wsframe.BufferPool
 	maxMessageBytes int64
 	sendBufferBytes int64
 	ackTimeout      time.Duration
@@ -128,17 +129,11 @@ func newBridge(cfg *bridgeConfig, client net.Conn, poller *idlepoll.Poller, up U
 		readDone: make(chan struct{}),
 	}
 	b.in.conn = client
-	b.in.pool = cfg.readBufs
-	b.in.tryFn = b.in.tryRead
-	if tc, ok := client.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			b.in.rc = rc
-			if poller != nil {
-				// ErrUnsupported and other failures leave the reader
-				// unparked, which works, at a goroutine's cost.
-				b.in.park, _ = poller.Register(rc, b.wake)
-			}
-		}
+	b.in.r = wsframe.NewReader(client, clientReadHandler{b}, cfg.readBufs, true, cfg.maxMessageBytes)
+	if rc := b.in.r.RawConn(); rc != nil && poller != nil {
+		// ErrUnsupported and other failures leave the reader unparked,
+		// which works, at a goroutine's cost.
+		b.in.park, _ = poller.Register(rc, b.wake)
 	}
 	return b
 }
@@ -215,7 +210,7 @@ func (b *Bridge) leave() {
 	if n > 0 {
 		b.cfg.observer.PendingAcks(b.cfg.route, -n)
 	}
-	b.in.releaseBuf()
+	b.in.r.Release()
 	b.onEnd(b.end)
 }
 
@@ -300,12 +295,11 @@ func (b *Bridge) clientReader() {
 	for {
 		// Buffers are borrowed per message, so an idle client holds none.
 		frame := b.cfg.frames.get()
-		op, msg, err := b.readMessage((*frame)[:0])
+		op, msg, err := b.in.r.ReadMessage((*frame)[:0])
 		*frame = msg
 		if err != nil {
 			b.cfg.frames.put(frame)
 			if err == errPark && b.ctx.Err() == nil {
-				b.in.releaseBuf()
 				if b.in.park.Arm() == nil {
 					parked = true
 					return
@@ -318,7 +312,7 @@ func (b *Bridge) clientReader() {
 			return
 		}
 		b.framesIn.Add(1)
-		if op == opText && !utf8.Valid(msg) {
+		if op == wsframe.OpText && !utf8.Valid(msg) {
 			b.cfg.frames.put(frame)
 			b.finish(ending{reason: ReasonInvalidUTF8, text: "invalid UTF-8"})
 			return
@@ -332,9 +326,9 @@ func (b *Bridge) clientReader() {
 
 // clientReadEnding classifies why reading from the client stopped.
 func clientReadEnding(err error) ending {
-	var pe *protocolError
+	var pe *wsframe.ProtocolError
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, wsframe.ErrTooLarge):
 		return ending{reason: ReasonTooLarge, text: "message too big", err: err}
 	case errors.Is(err, errClientClose):
 		return ending{reason: ReasonClientClose, err: err}
@@ -353,7 +347,7 @@ func (b *Bridge) handleClientFrame(op byte, frame, scratch []byte) []byte {
 		msg translate.ClientMessage
 		err error
 	)
-	if op == opBinary {
+	if op == wsframe.OpBinary {
 		msg, err = tr.DecodeBinary(scratch, frame)
 	} else {
 		msg, err = tr.DecodeText(scratch, frame)

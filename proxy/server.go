@@ -19,6 +19,7 @@ import (
 
 	"github.com/sio-gateway/gateway/auth"
 	"github.com/sio-gateway/gateway/internal/idlepoll"
+	"github.com/sio-gateway/gateway/internal/wsframe"
 	"github.com/sio-gateway/gateway/translate"
 )
 
@@ -140,7 +141,7 @@ type Server struct {
 	logger   *slog.Logger
 	dialer   UpstreamDialer
 	frames   *framePool
-	readBufs *readBufPool
+	readBufs *wsframe.BufferPool
 	// poller watches idle clients' sockets, so they need no reader
 	// goroutine (see clientread.go).
 	poller *idlepoll.Poller
@@ -168,7 +169,7 @@ func New(opts Options) (*Server, error) {
 		logger:   opts.Logger,
 		dialer:   opts.Dialer,
 		frames:   newFramePool(),
-		readBufs: newReadBufPool(),
+		readBufs: wsframe.NewBufferPool(clientReadBuffer),
 		poller:   idlepoll.New(),
 	}
 	if s.dialer == nil {

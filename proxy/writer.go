@@ -5,16 +5,16 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"github.com/sio-gateway/gateway/internal/wsframe"
 )
 
 // maxKeptWriterBuffer bounds the scratch the writer keeps between bursts.
 const maxKeptWriterBuffer = 64
 
-// WebSocket opcodes (RFC 6455 §5.2) the writer frames itself.
-const (
-	opText = 0x1
-	finBit = 0x80
-)
+// finBit marks a final frame (RFC 6455 §5.2); the writer's frames are
+// never fragmented.
+const finBit = 0x80
 
 // appendFrameHeader appends the header of an unmasked, final server frame
 // of n payload bytes (RFC 6455 §5.2).
@@ -91,7 +91,7 @@ func (b *Bridge) clientWriter() {
 func (b *Bridge) writeBatch(w *writeScratch, batch []*[]byte) error {
 	hdrs := w.hdrs[:0]
 	for _, f := range batch {
-		hdrs = appendFrameHeader(hdrs, opText, len(*f))
+		hdrs = appendFrameHeader(hdrs, wsframe.OpText, len(*f))
 	}
 	iov := w.iov[:0]
 	off, total := 0, 0
@@ -158,7 +158,7 @@ func (b *Bridge) ping() {
 	}
 	sincePing := now.Sub(time.Unix(0, b.lastPing.Load()))
 	if sincePing >= interval {
-		if err := b.writeControl(opPing, nil); err != nil {
+		if err := b.writeControl(wsframe.OpPing, nil); err != nil {
 			b.finish(clientWriteEnding(err))
 			return
 		}
@@ -196,8 +196,8 @@ func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
 			b.cfg.frames.put(f)
 		}
 	}
-	var payload [maxControlPayload]byte
-	_ = b.writeControl(opClose, closePayload(payload[:0], e.closeCode(), e.text))
+	var payload [wsframe.MaxControlPayload]byte
+	_ = b.writeControl(wsframe.OpClose, closePayload(payload[:0], e.closeCode(), e.text))
 	if e.reason != ReasonClientClose {
 		t := time.NewTimer(closeGrace)
 		select {

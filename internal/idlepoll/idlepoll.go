@@ -36,6 +36,7 @@ type Poller struct {
 	mu      sync.Mutex
 	loop    *loop           // nil while no handle is registered
 	handles map[int]*Handle // by file descriptor
+	armed   int             // handles armed and not yet fired
 }
 
 // New returns a Poller with nothing registered and no goroutine.
@@ -64,11 +65,23 @@ func (h *Handle) Arm() error {
 	if h.released {
 		return ErrReleased
 	}
+	if h.armed {
+		return nil
+	}
 	if err := h.loop.arm(h.fd, h.added); err != nil {
 		return err
 	}
 	h.added, h.armed = true, true
+	p.armed++
 	return nil
+}
+
+// Armed returns the number of armed handles: connections waiting for
+// input without a goroutine.
+func (p *Poller) Armed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.armed
 }
 
 // Release unregisters the socket; call it before closing the connection,
@@ -84,6 +97,9 @@ func (h *Handle) Release() (wasArmed bool) {
 	}
 	h.released = true
 	wasArmed, h.armed = h.armed, false
+	if wasArmed {
+		p.armed--
+	}
 	if p.handles[h.fd] == h {
 		delete(p.handles, h.fd)
 		if h.added {
@@ -106,6 +122,7 @@ func (p *Poller) fire(l *loop, fd int) {
 		return
 	}
 	h.armed = false
+	p.armed--
 	ready := h.ready
 	p.mu.Unlock()
 	ready()

@@ -76,11 +76,17 @@ func TestReadyOnInput(t *testing.T) {
 	if err := h.Arm(); err != nil {
 		t.Fatal(err)
 	}
+	if n := p.Armed(); n != 1 {
+		t.Fatalf("Armed() = %d, want 1", n)
+	}
 	expectReady(t, ready, false)
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	expectReady(t, ready, true)
+	if n := p.Armed(); n != 0 {
+		t.Fatalf("Armed() = %d after ready, want 0", n)
+	}
 	// One-shot: unread input does not call ready again until re-armed.
 	expectReady(t, ready, false)
 	if err := h.Arm(); err != nil {

@@ -1,0 +1,180 @@
+package proxy_test
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sio-gateway/gateway/internal/testupstream"
+	"github.com/sio-gateway/gateway/proxy"
+)
+
+// TestIdleClientParks: a quiet client's reader parks (no goroutine), and
+// the client's next frame is served as usual.
+func TestIdleClientParks(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, testupstream.Options{})
+	g := startGateway(t, up, nil)
+	const n = 5
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = dial(t, g.wsURL("/ws"), nil)
+	}
+	eventually(t, "every new client to park", func() bool { return proxy.ParkedClients(g.srv) == n })
+	// Active clients unpark; after a second of quiet they park again.
+	for i, c := range cs {
+		c.send(fmt.Sprintf(`{"event":"echo","data":%d,"id":%d}`, i, i))
+		c.expectJSON(fmt.Sprintf(`{"ack":%d,"data":%d}`, i, i))
+	}
+	if p := proxy.ParkedClients(g.srv); p == n {
+		t.Fatalf("%d parked right after their frames; want the readers awake", p)
+	}
+	eventually(t, "the quiet clients to park again", func() bool { return proxy.ParkedClients(g.srv) == n })
+	for i, c := range cs {
+		c.send(fmt.Sprintf(`{"event":"echo","data":"again %d","id":%d}`, i, i))
+		c.expectJSON(fmt.Sprintf(`{"ack":%d,"data":"again %d"}`, i, i))
+	}
+	// A parked client's close is read and answered.
+	_ = cs[0].conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"))
+	if code, _ := cs[0].expectClose(); code != websocket.CloseNormalClosure {
+		t.Fatalf("close %d, want 1000", code)
+	}
+}
+
+// TestClientPing: a client's ping gets a pong with its payload.
+func TestClientPing(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, testupstream.Options{})
+	g := startGateway(t, up, nil)
+	c := dial(t, g.wsURL("/ws"), nil)
+	pong := make(chan string, 1)
+	c.conn.SetPongHandler(func(s string) error { pong <- s; return nil })
+	if err := c.conn.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.send(`{"event":"echo","data":1,"id":1}`)
+	c.expectJSON(`{"ack":1,"data":1}`) // reading processes the pong
+	select {
+	case s := <-pong:
+		if s != "are you there" {
+			t.Fatalf("pong %q", s)
+		}
+	default:
+		t.Fatal("no pong before the ack")
+	}
+}
+
+// rawClient is a WebSocket client that writes frames byte by byte, to
+// break the rules gorilla keeps.
+type rawClient struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func rawDial(t *testing.T, url string) *rawClient {
+	t.Helper()
+	host := strings.TrimPrefix(strings.TrimPrefix(url, "ws://"), "http://")
+	path := host[strings.Index(host, "/"):]
+	host = host[:strings.Index(host, "/")]
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	_ = conn.SetDeadline(time.Now().Add(testTimeout))
+	return &rawClient{conn: conn, br: br}
+}
+
+// readUntilClose reads server frames until a close frame and returns its
+// code, counting the pings on the way.
+func (c *rawClient) readUntilClose(t *testing.T) (code, pings int) {
+	t.Helper()
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			t.Fatalf("read: %v, want a close frame", err)
+		}
+		n := int(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var l [2]byte
+			io.ReadFull(c.br, l[:])
+			n = int(binary.BigEndian.Uint16(l[:]))
+		case 127:
+			var l [8]byte
+			io.ReadFull(c.br, l[:])
+			n = int(binary.BigEndian.Uint64(l[:]))
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(c.br, p); err != nil {
+			t.Fatal(err)
+		}
+		switch h[0] & 0x0f {
+		case 0x9:
+			pings++
+		case 0x8:
+			if n < 2 {
+				t.Fatalf("close frame without a code")
+			}
+			return int(binary.BigEndian.Uint16(p)), pings
+		}
+	}
+}
+
+func TestClientProtocolError(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, testupstream.Options{})
+	g := startGateway(t, up, nil)
+	for name, frame := range map[string][]byte{
+		"unmasked":        {0x81, 0x02, '{', '}'},
+		"reserved_opcode": {0x83, 0x80, 0, 0, 0, 0},
+		"bad_length":      {0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := rawDial(t, g.wsURL("/ws"))
+			if _, err := c.conn.Write(frame); err != nil {
+				t.Fatal(err)
+			}
+			if code, _ := c.readUntilClose(t); code != proxy.CloseProtocolError {
+				t.Fatalf("close %d, want 1002", code)
+			}
+		})
+	}
+}
+
+// TestSilentClientClosed: a client that answers no ping is closed after
+// two ping intervals, parked or not.
+func TestSilentClientClosed(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, testupstream.Options{})
+	const interval = 200 * time.Millisecond
+	g := startGateway(t, up, func(o *proxy.Options) { o.PingInterval = interval })
+	c := rawDial(t, g.wsURL("/ws"))
+	start := time.Now()
+	code, pings := c.readUntilClose(t)
+	took := time.Since(start)
+	if code != websocket.CloseNormalClosure || pings < 1 {
+		t.Fatalf("close %d after %d pings, want 1000 after pings", code, pings)
+	}
+	if took < 2*interval-50*time.Millisecond || took > 2*interval+time.Second {
+		t.Fatalf("closed after %v, want about two intervals (%v)", took, 2*interval)
+	}
+	eventually(t, "the ending to be counted", func() bool { return g.obs.count("disconnect|/ws|client_close") == 1 })
+}
