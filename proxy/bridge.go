@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -94,9 +95,13 @@ type Bridge struct {
 	stopShutdown func() bool
 	expiryTimer  *time.Timer
 
-	// upMu guards up, the current upstream socket, which a reconnect swaps.
-	upMu sync.Mutex
-	up   Upstream
+	// upMu guards up, the current upstream socket, which a reconnect
+	// swaps, and upPark, its registration with the Poller (nil when its
+	// reader cannot park).
+	upMu   sync.Mutex
+	up     Upstream
+	upPark *idlepoll.Handle
+	poller *idlepoll.Poller
 
 	// sendMu orders client frames: while reconnecting they are held, and
 	// the reconnect sends the held ones before any newer frame.
@@ -122,6 +127,7 @@ type Bridge struct {
 func newBridge(cfg *bridgeConfig, client net.Conn, poller *idlepoll.Poller, up Upstream, req DialRequest, sid string) *Bridge {
 	b := &Bridge{
 		cfg:      cfg,
+		poller:   poller,
 		up:       up,
 		dialReq:  req,
 		sid:      sid,
@@ -135,6 +141,7 @@ func newBridge(cfg *bridgeConfig, client net.Conn, poller *idlepoll.Poller, up U
 		// which works, at a goroutine's cost.
 		b.in.park, _ = poller.Register(rc, b.wake)
 	}
+	b.upPark = b.watchUpstream(up)
 	return b
 }
 
@@ -145,9 +152,6 @@ func (b *Bridge) Start(ctx context.Context, onEnd func(ending)) {
 	b.onEnd = onEnd
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.live.Store(2) // the client reader and the upstream reader
-	b.stopShutdown = context.AfterFunc(ctx, func() {
-		b.finish(ending{reason: ReasonShutdown, text: "gateway shutting down"})
-	})
 	if !b.expiry.IsZero() {
 		b.expiryTimer = time.AfterFunc(time.Until(b.expiry), func() {
 			b.finish(ending{reason: ReasonPolicy, text: "credentials expired"})
@@ -161,11 +165,11 @@ func (b *Bridge) Start(ctx context.Context, onEnd func(ending)) {
 	b.heard()
 	b.lastPing.Store(time.Now().UnixNano())
 	b.pingTimer.Store(time.AfterFunc(b.cfg.pingInterval, b.ping))
-	go func() {
-		defer b.leave()
-		defer b.recoverPanic("upstream reader")
-		b.upstreamReader()
-	}()
+	// Callbacks may end the bridge from here on: every field is set.
+	b.stopShutdown = context.AfterFunc(ctx, func() {
+		b.finish(ending{reason: ReasonShutdown, text: "gateway shutting down"})
+	})
+	go b.runUpstreamReader()
 	// A new client parks at once: its first bytes start a reader.
 	b.parkOrRead()
 }
@@ -183,6 +187,59 @@ func (b *Bridge) parkOrRead() {
 
 // wake is the Poller's ready function: bytes arrived for a parked reader.
 func (b *Bridge) wake() { go b.clientReader() }
+
+// quietUpstream is an Upstream whose reader can stop while it is quiet
+// (*socketio.Conn): see socketio.Conn.ReadIdle.
+type quietUpstream interface {
+	ReadIdle(quiet time.Duration) (socketio.Packet, error)
+	SyscallConn() syscall.RawConn
+	HeartbeatDeadline() time.Time
+}
+
+// watchUpstream registers up's socket with the Poller, when it has one.
+func (b *Bridge) watchUpstream(up Upstream) *idlepoll.Handle {
+	q, ok := up.(quietUpstream)
+	if !ok || b.poller == nil {
+		return nil
+	}
+	rc := q.SyscallConn()
+	if rc == nil {
+		return nil
+	}
+	h, err := b.poller.Register(rc, func() { go b.runUpstreamReader() })
+	if err != nil {
+		return nil
+	}
+	return h
+}
+
+// unwatchUpstream takes the current upstream's registration away, if up is
+// still the current upstream (nil: whichever is), and reports whether its
+// reader was parked: its part then passes to the caller.
+func (b *Bridge) unwatchUpstream(up Upstream) (wasParked bool) {
+	b.upMu.Lock()
+	h := b.upPark
+	if up != nil && b.up != up {
+		h = nil
+	}
+	if h != nil {
+		b.upPark = nil
+	}
+	b.upMu.Unlock()
+	return h != nil && h.Release()
+}
+
+// runUpstreamReader runs the upstream reader until it parks or ends.
+func (b *Bridge) runUpstreamReader() {
+	parked := false
+	defer func() {
+		if !parked {
+			b.leave()
+		}
+	}()
+	defer b.recoverPanic("upstream reader")
+	parked = b.upstreamReader()
+}
 
 // leave is called by each part of the bridge as it ends; the last one
 // completes the bridge.
@@ -250,6 +307,9 @@ func (b *Bridge) finish(e ending) {
 		}
 		if ck, ok := up.(corker); ok {
 			ck.flush()
+		}
+		if b.unwatchUpstream(nil) {
+			b.leave() // the upstream reader was parked: it will not resume
 		}
 		_ = up.Close()
 	})
@@ -423,6 +483,11 @@ func (b *Bridge) sendLocked(up Upstream, p socketio.Packet, clientID []byte, kin
 		b.cfg.observer.Message(b.cfg.route, ClientToUpstream.String(), kind.String(), size)
 		return
 	}
+	if !errors.Is(err, socketio.ErrTooLarge) && b.unwatchUpstream(up) {
+		// The failed write ended the upstream under a parked reader, which
+		// no socket event would wake: start it to handle the loss.
+		go b.runUpstreamReader()
+	}
 	if clientID != nil && !b.dropPending(p.ID) {
 		return // already answered (ack timeout or upstream loss)
 	}
@@ -490,20 +555,37 @@ func (b *Bridge) ackExpired(upID uint64) {
 }
 
 // upstreamReader is the only reader of the upstream connection. It never
-// blocks on the client: frames go to the bounded send queue.
-func (b *Bridge) upstreamReader() {
+// blocks on the client: frames go to the bounded send queue. It reports
+// true when it parked: the upstream was quiet for parkAfter, and the
+// Poller starts the next reader when bytes arrive or the heartbeat is due.
+func (b *Bridge) upstreamReader() (parked bool) {
 	for {
-		p, err := b.upstream().Read()
+		b.upMu.Lock()
+		up, h := b.up, b.upPark
+		b.upMu.Unlock()
+		var p socketio.Packet
+		var err error
+		if q, ok := up.(quietUpstream); ok && h != nil {
+			p, err = q.ReadIdle(parkAfter)
+			if err == socketio.ErrIdle {
+				if b.ctx.Err() == nil && h.ArmUntil(q.HeartbeatDeadline()) == nil {
+					return true
+				}
+				continue // ending, or released meanwhile: read on
+			}
+		} else {
+			p, err = up.Read()
+		}
 		if err != nil {
 			if b.ctx.Err() != nil {
-				return // the bridge is ending and closed the upstream itself
+				return false // the bridge is ending and closed the upstream itself
 			}
 			if !b.cfg.reconnect.enabled {
 				b.upstreamFailed(err)
-				return
+				return false
 			}
 			if !b.reconnect(err) {
-				return
+				return false
 			}
 			continue
 		}
@@ -517,7 +599,7 @@ func (b *Bridge) upstreamReader() {
 			b.forwardAck(p)
 		case socketio.PacketDisconnect:
 			b.finish(ending{reason: ReasonUpstreamDisconnect, text: "upstream disconnected"})
-			return
+			return false
 		}
 	}
 }

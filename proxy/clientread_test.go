@@ -17,8 +17,8 @@ import (
 	"github.com/sio-gateway/gateway/proxy"
 )
 
-// TestIdleClientParks: a quiet client's reader parks (no goroutine), and
-// the client's next frame is served as usual.
+// TestIdleClientParks: a quiet client's readers park (no goroutine for
+// either direction), and the client's next frame is served as usual.
 func TestIdleClientParks(t *testing.T) {
 	t.Parallel()
 	up := testupstream.Start(t, testupstream.Options{})
@@ -28,19 +28,27 @@ func TestIdleClientParks(t *testing.T) {
 	for i := range cs {
 		cs[i] = dial(t, g.wsURL("/ws"), nil)
 	}
-	eventually(t, "every new client to park", func() bool { return proxy.ParkedClients(g.srv) == n })
+	// Both readers of each client: the client's at once, the upstream's
+	// after a second of quiet.
+	eventually(t, "every new client to park", func() bool { return proxy.ParkedClients(g.srv) == 2*n })
 	// Active clients unpark; after a second of quiet they park again.
 	for i, c := range cs {
 		c.send(fmt.Sprintf(`{"event":"echo","data":%d,"id":%d}`, i, i))
 		c.expectJSON(fmt.Sprintf(`{"ack":%d,"data":%d}`, i, i))
 	}
-	if p := proxy.ParkedClients(g.srv); p == n {
+	if p := proxy.ParkedClients(g.srv); p == 2*n {
 		t.Fatalf("%d parked right after their frames; want the readers awake", p)
 	}
-	eventually(t, "the quiet clients to park again", func() bool { return proxy.ParkedClients(g.srv) == n })
+	eventually(t, "the quiet clients to park again", func() bool { return proxy.ParkedClients(g.srv) == 2*n })
 	for i, c := range cs {
 		c.send(fmt.Sprintf(`{"event":"echo","data":"again %d","id":%d}`, i, i))
 		c.expectJSON(fmt.Sprintf(`{"ack":%d,"data":"again %d"}`, i, i))
+	}
+	// A server broadcast wakes the parked upstream readers.
+	eventually(t, "the quiet clients to park once more", func() bool { return proxy.ParkedClients(g.srv) == 2*n })
+	up.Broadcast(t, "/", "news", "while parked")
+	for _, c := range cs {
+		c.expectJSON(`{"event":"news","data":"while parked"}`)
 	}
 	// A parked client's close is read and answered.
 	_ = cs[0].conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"))
@@ -177,4 +185,39 @@ func TestSilentClientClosed(t *testing.T) {
 		t.Fatalf("closed after %v, want about two intervals (%v)", took, 2*interval)
 	}
 	eventually(t, "the ending to be counted", func() bool { return g.obs.count("disconnect|/ws|client_close") == 1 })
+}
+
+// TestParkedUpstreamLost: losses reach a parked upstream reader. A server
+// that closes its sockets wakes it through the socket; one that goes
+// silent (paused) wakes it at the heartbeat deadline: the client gets
+// 1014 either way.
+func TestParkedUpstreamLost(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"drop", "silence"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			// Pings 1.5 s apart: the upstream reader parks between them.
+			up := testupstream.Start(t, testupstream.Options{PingInterval: 1500 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
+			g := startGateway(t, up, func(o *proxy.Options) { o.UpstreamReconnect = false })
+			c := dial(t, g.wsURL("/ws"), nil)
+			c.send(`{"event":"echo","data":1,"id":1}`)
+			c.expectJSON(`{"ack":1,"data":1}`)
+			eventually(t, "both readers to park", func() bool { return proxy.ParkedClients(g.srv) == 2 })
+			start := time.Now()
+			if how == "drop" {
+				up.Get(t, "/control/drop")
+			} else {
+				up.Pause(t)
+			}
+			if code, _ := c.expectClose(); code != proxy.CloseBadGateway {
+				t.Fatalf("close %d, want 1014", code)
+			}
+			// Silence is noticed at pingInterval+pingTimeout (+1 s grace)
+			// after the last ping, at most.
+			if took := time.Since(start); took > 3500*time.Millisecond+time.Second {
+				t.Fatalf("loss noticed after %v", took)
+			}
+			up.Resume()
+		})
+	}
 }

@@ -1,8 +1,13 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sio-gateway/gateway/socketio"
 )
 
 // maxCorked bounds the upstream bytes held back before they are written
@@ -63,6 +68,18 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// SyscallConn lets the frame reader read the socket directly: corking
+// concerns writes only.
+func (c *corkConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
 func (c *corkConn) cork() {
 	c.mu.Lock()
 	c.corked = true
@@ -100,8 +117,17 @@ func (c *corkConn) flushLocked() error {
 // corkedUpstream is a socketio connection dialed over a corkConn.
 type corkedUpstream struct {
 	Upstream
+	sio  *socketio.Conn
 	conn *corkConn
 }
+
+// ReadIdle, SyscallConn and HeartbeatDeadline make a corkedUpstream a
+// quietUpstream.
+func (u corkedUpstream) ReadIdle(quiet time.Duration) (socketio.Packet, error) {
+	return u.sio.ReadIdle(quiet)
+}
+func (u corkedUpstream) SyscallConn() syscall.RawConn { return u.sio.SyscallConn() }
+func (u corkedUpstream) HeartbeatDeadline() time.Time { return u.sio.HeartbeatDeadline() }
 
 func (u corkedUpstream) cork()  { u.conn.cork() }
 func (u corkedUpstream) flush() { u.conn.flush() }

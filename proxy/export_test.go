@@ -1,5 +1,5 @@
 package proxy
 
-// ParkedClients returns how many of s's clients wait without a reader
-// goroutine.
+// ParkedClients returns how many readers of s's clients (client side and
+// upstream side) wait without a goroutine.
 func ParkedClients(s *Server) int { return s.poller.Armed() }

@@ -42,7 +42,8 @@ func BenchmarkIdleClient(b *testing.B) {
 		conns = append(conns, c)
 	}
 	b.StopTimer()
-	time.Sleep(200 * time.Millisecond)
+	// Quiet readers park after a second (clientread.go): measure after.
+	time.Sleep(1500 * time.Millisecond)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	g1 := runtime.NumGoroutine()

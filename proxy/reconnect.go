@@ -64,6 +64,7 @@ func (b *Bridge) reconnect(cause error) bool {
 
 	old := b.upstream()
 	rec, canRecover := old.Recovery(b.cfg.namespace)
+	b.unwatchUpstream(old) // not parked: this is its reader
 	_ = old.Close()
 	b.cfg.logger.Info("upstream lost; reconnecting", "route", b.cfg.route, "err", errString(cause), "recoverable", canRecover)
 
@@ -126,6 +127,7 @@ func (b *Bridge) resume(up Upstream, info UpstreamInfo, attempts int, lostAt tim
 		return false
 	}
 	b.up = up
+	b.upPark = b.watchUpstream(up)
 	b.upMu.Unlock()
 	b.cfg.observer.UpstreamReconnect(b.cfg.route, result)
 	b.cfg.logger.Info("upstream reconnected", "route", b.cfg.route, "attempts", attempts,

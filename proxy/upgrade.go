@@ -21,12 +21,9 @@ import (
 	"github.com/sio-gateway/gateway/translate"
 )
 
-// Buffer sizes of upstream connections, chosen for memory: the read buffer
-// is held for the connection's life; write buffers come from a pool.
-const (
-	upstreamReadBufferSize  = 1024
-	upstreamWriteBufferSize = 4096
-)
+// upstreamWriteBufferSize is the size of the pooled upstream write
+// buffers.
+const upstreamWriteBufferSize = 4096
 
 // DialRequest is what the gateway asks of an upstream for one client.
 type DialRequest struct {
@@ -96,7 +93,6 @@ func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, U
 		Query:           req.Query,
 		Header:          req.Header,
 		TLSConfig:       d.opts.TLSConfig,
-		ReadBufferSize:  upstreamReadBufferSize,
 		WriteBufferSize: upstreamWriteBufferSize,
 		WriteBufferPool: d.pool,
 	})
@@ -112,7 +108,7 @@ func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, U
 	if cc == nil {
 		return c, info2, nil
 	}
-	return corkedUpstream{Upstream: c, conn: cc}, info2, nil
+	return corkedUpstream{Upstream: c, sio: c, conn: cc}, info2, nil
 }
 
 // routeHandler upgrades clients of one route.

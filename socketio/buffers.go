@@ -1,16 +1,19 @@
 package socketio
 
-import "sync"
+import (
+	"sync"
 
-// Buffer sizes. Thousands of Conns are idle at once in a gateway, so each
-// keeps only gorilla's small read buffer while idle; read and write buffers
-// come from pools while a message is in flight.
+	"github.com/sio-gateway/gateway/internal/wsframe"
+)
+
+// Buffer sizes. Thousands of Conns are idle at once in a gateway, so an
+// idle Conn keeps no buffer: read and write buffers come from pools while
+// bytes or a message are in flight.
 const (
-	// DefaultReadBufferSize is gorilla's per-Conn bufio buffer (held for the
-	// Conn's life). Messages larger than it are read straight into the
-	// pooled message buffer, so it only bounds how many small frames one
-	// read syscall can pick up.
-	DefaultReadBufferSize = 1024
+	// DefaultReadBufferSize is the size of the buffers WebSocket bytes are
+	// read into, borrowed only while bytes are pending. It bounds how many
+	// frames one read system call can pick up.
+	DefaultReadBufferSize = 4096
 	// DefaultWriteBufferSize is the size of the pooled write buffers. Larger
 	// messages are sent as several WebSocket frames (fragmentation), which
 	// servers reassemble.
@@ -24,12 +27,15 @@ const (
 	maxPooledReadBuffer = 64 << 10
 )
 
-// The package's only package-level variables are these two stateless
+// The package's only package-level variables are these three stateless
 // caches (sync.Pool may drop anything at any time; nothing observable depends
-// on what they hold). They let idle Conns hold no message buffers at all.
+// on what they hold). They let idle Conns hold no buffers at all.
 var (
 	// defaultWriteBufferPool backs Options.WriteBufferPool when it is nil.
 	defaultWriteBufferPool sync.Pool
+	// defaultFramePool lends the frame reader its buffers when
+	// Options.ReadBufferSize is the default.
+	defaultFramePool = wsframe.NewBufferPool(DefaultReadBufferSize)
 	// readBufferPool holds *readBuffer values.
 	readBufferPool = sync.Pool{New: func() any {
 		return &readBuffer{b: make([]byte, 0, initialReadBufferSize)}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sio-gateway/gateway/internal/wsframe"
 )
 
 // closeFrameWait bounds the WebSocket close frame Close tries to send; a
@@ -22,6 +24,7 @@ const closeFrameWait = 250 * time.Millisecond
 // namespaces. See the package documentation for its concurrency contract.
 type Conn struct {
 	ws             wsConn
+	frames         *wsframe.Reader // reads ws's frames; nil: ws.NextReader (test doubles)
 	eio            int
 	open           OpenInfo
 	maxPayload     int
@@ -45,6 +48,7 @@ type Conn struct {
 	reading atomic.Bool
 	rb      *readBuffer // the current message; nil while waiting
 	queue   []Packet    // packets read by Connect, for Read
+	idleOK  bool        // ReadIdle's first message of a packet: ErrIdle may end it
 
 	// Read deadline state, guarded by dlMu: the heartbeat watchdog and the
 	// bound of the Dial or Connect call in progress.
@@ -55,6 +59,8 @@ type Conn struct {
 	boundGen      uint64
 	boundActive   bool
 	boundCanceled bool
+	idleActive    bool      // a ReadIdle's quiet period lowers the deadline
+	idleAt        time.Time // when that quiet period ends
 
 	// Engine.IO 3 heartbeat: client pings from a timer.
 	pingTimer    *time.Timer    // guarded by mu once created
@@ -146,7 +152,10 @@ func (c *Conn) NextAckID() uint64 { return (c.ackSeq.Add(1) - 1) & MaxAckID }
 // An error is a *TransportError: the Conn has ended and every later call
 // returns the same error. errors.Is tells ErrTransportClosed,
 // ErrPingTimeout, ErrParse, ErrTransportError and ErrClosed apart.
-func (c *Conn) Read() (Packet, error) {
+func (c *Conn) Read() (Packet, error) { return c.read(false) }
+
+// read is Read, or ReadIdle when idle is set.
+func (c *Conn) read(idle bool) (Packet, error) {
 	if !c.reading.CompareAndSwap(false, true) {
 		return Packet{}, ErrConcurrentRead
 	}
@@ -165,7 +174,12 @@ func (c *Conn) Read() (Packet, error) {
 		return Packet{}, c.failed()
 	}
 	for {
-		p, ok, err := c.readPacket()
+		p, ok, err := c.readPacket(idle)
+		if err == ErrIdle {
+			c.endIdle()
+			c.releaseReadBuffer()
+			return Packet{}, err
+		}
 		if err != nil {
 			return Packet{}, err
 		}
@@ -177,9 +191,14 @@ func (c *Conn) Read() (Packet, error) {
 
 // readPacket reads one WebSocket message (with the attachments it
 // announces) and processes it. ok reports whether p is for the caller.
-func (c *Conn) readPacket() (p Packet, ok bool, err error) {
+func (c *Conn) readPacket(idle bool) (p Packet, ok bool, err error) {
 	c.releaseReadBuffer()
+	c.idleOK = idle
 	typ, start, err := c.readMessage()
+	c.idleOK = false
+	if err == ErrIdle {
+		return Packet{}, false, err
+	}
 	if err != nil {
 		return Packet{}, false, c.readFailed(err)
 	}
@@ -390,6 +409,19 @@ func failWaiters(waiters []chan<- ackResult, err error) {
 // readMessage reads the next WebSocket message, appending it to the read
 // buffer; start is where it begins in c.rb.b.
 func (c *Conn) readMessage() (typ, start int, err error) {
+	if c.frames != nil {
+		if c.rb == nil {
+			c.rb = getReadBuffer()
+		}
+		start = len(c.rb.b)
+		op, b, err := c.frames.ReadMessage(c.rb.b)
+		if err != nil {
+			c.rb.b = b[:start]
+			return 0, 0, err
+		}
+		c.rb.b = b
+		return int(op), start, nil
+	}
 	typ, r, err := c.ws.NextReader()
 	if err != nil {
 		return 0, 0, err
@@ -801,8 +833,9 @@ func (c *Conn) readFailed(err error) error {
 		} else {
 			te = &TransportError{Reason: ErrPingTimeout, Err: errHeartbeat}
 		}
-	case errors.Is(err, websocket.ErrReadLimit):
-		te.Err = fmt.Errorf("inbound message over the read limit: %w", err)
+	case errors.Is(err, websocket.ErrReadLimit), errors.Is(err, wsframe.ErrTooLarge):
+		// websocket.ErrReadLimit stays the documented sign of it.
+		te.Err = fmt.Errorf("inbound message over the read limit: %w", websocket.ErrReadLimit)
 	case isClosed(err):
 		te.Reason = ErrTransportClosed
 	}

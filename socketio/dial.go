@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sio-gateway/gateway/internal/wsframe"
 )
 
 // Defaults for zero Options fields and protocol facts.
@@ -83,9 +85,9 @@ type Options struct {
 	// WriteTimeout bounds each WebSocket write; 0 means
 	// DefaultWriteTimeout. A write that times out ends the Conn.
 	WriteTimeout time.Duration
-	// ReadBufferSize is the WebSocket library's per-Conn read buffer; 0
-	// means DefaultReadBufferSize (1 KiB, chosen for memory: it is held
-	// for the Conn's whole life).
+	// ReadBufferSize is the size of the buffers WebSocket bytes are read
+	// into, borrowed only while bytes are pending; 0 means
+	// DefaultReadBufferSize.
 	ReadBufferSize int
 	// WriteBufferSize is the size of write buffers taken from
 	// WriteBufferPool; 0 means DefaultWriteBufferSize.
@@ -190,22 +192,46 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 	if pool == nil {
 		pool = &defaultWriteBufferPool
 	}
+	// The handshake's conn stops gorilla at the end of a 101 response;
+	// the frames after it are read by the Conn's own reader.
+	var hc *handshakeConn
+	dialTCP := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := netDial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		raw = conn
+		if canceled {
+			conn.SetDeadline(aLongTimeAgo)
+		}
+		return conn, nil
+	}
 	d := websocket.Dialer{
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := netDial(ctx, network, addr)
+			conn, err := dialTCP(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			raw = conn
-			if canceled {
-				conn.SetDeadline(aLongTimeAgo)
-			}
-			return conn, nil
+			hc = &handshakeConn{Conn: conn}
+			return hc, nil
 		},
-		TLSClientConfig: opts.TLSConfig,
-		ReadBufferSize:  positiveOr(opts.ReadBufferSize, DefaultReadBufferSize),
+		NetDialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dialTCP(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(conn, tlsConfigFor(opts.TLSConfig, addr))
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			hc = &handshakeConn{Conn: tc}
+			return hc, nil
+		},
+		// gorilla's buffer only reads the response; it stays with its Conn.
+		ReadBufferSize:  handshakeBufferSize,
 		WriteBufferSize: positiveOr(opts.WriteBufferSize, DefaultWriteBufferSize),
 		WriteBufferPool: pool,
 	}
@@ -227,9 +253,14 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 		return nil, fail(err)
 	}
 	// resp (headers, body) is not kept: only ws survives this call.
-	ws.SetReadLimit(positiveOr64(opts.ReadLimit, DefaultReadLimit))
-
 	c := newConn(ws, eio, opts)
+	framePool := defaultFramePool
+	if n := opts.ReadBufferSize; n > 0 && n != DefaultReadBufferSize {
+		framePool = wsframe.NewBufferPool(n)
+	}
+	c.frames = wsframe.NewReader(hc.Conn, frameHandler{c}, framePool, false, positiveOr64(opts.ReadLimit, DefaultReadLimit))
+	c.frames.Prepend(hc.rest)
+	hc.rest = nil
 	err = c.readOpen(ctx)
 	if !stop() && err == nil {
 		// ctx ended at the last moment and its callback may have put the
@@ -343,6 +374,28 @@ func ctxCause(ctx context.Context, err error) error {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// handshakeBufferSize is gorilla's read buffer, which only reads the
+// upgrade response.
+const handshakeBufferSize = 256
+
+// tlsConfigFor is cfg (or the defaults) with the server name of addr
+// unless cfg names one.
+func tlsConfigFor(cfg *tls.Config, addr string) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	return cfg
 }
 
 // aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.

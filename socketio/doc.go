@@ -84,10 +84,17 @@
 //
 // # Memory
 //
-// A Conn is meant to be held by the thousand: while idle it keeps the
-// WebSocket library's 1 KiB read buffer (Options.ReadBufferSize) and small
-// bookkeeping. Message buffers come from a pool when a message arrives and
-// go back at the next Read; write buffers come from a pool shared by all
-// Conns (Options.WriteBufferPool) for the length of one write. Nothing of
-// the HTTP handshake is kept after Dial.
+// A Conn is meant to be held by the thousand: while idle it keeps small
+// bookkeeping and no buffer. gorilla/websocket does the handshake and the
+// writes; the Conn reads frames itself, into buffers borrowed while bytes
+// are pending (Options.ReadBufferSize). Message buffers come from a pool
+// when a message arrives and go back at the next Read; write buffers come
+// from a pool shared by all Conns (Options.WriteBufferPool) for the length
+// of one write. Nothing of the HTTP handshake is kept after Dial but
+// gorilla's 256-byte handshake buffer.
+//
+// A reader parked in Read still costs its goroutine's stack. ReadIdle lets
+// the reader leave a quiet Conn with nothing held: the caller waits for
+// SyscallConn to become readable, or for HeartbeatDeadline, with one
+// goroutine for all its Conns (an epoll loop), and reads again.
 package socketio

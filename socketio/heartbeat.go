@@ -126,9 +126,13 @@ func (c *Conn) setWatchdog(at time.Time) {
 }
 
 // applyDeadlineLocked sets the read deadline: the watchdog, lowered by the
-// bound of a Dial or Connect in progress. dlMu is held.
+// quiet period of a ReadIdle and by the bound of a Dial or Connect in
+// progress. dlMu is held.
 func (c *Conn) applyDeadlineLocked() {
 	d := c.watchdogAt
+	if c.idleActive && (d.IsZero() || c.idleAt.Before(d)) {
+		d = c.idleAt
+	}
 	if c.boundActive {
 		switch {
 		case c.boundCanceled:

@@ -125,7 +125,7 @@ func (c *Conn) Connect(ctx context.Context, nsp string, o ConnectOptions) (Conne
 	// Nothing returned aliases the read buffer: an idle Conn keeps none.
 	defer c.releaseReadBuffer()
 	for {
-		p, ok, err := c.readPacket()
+		p, ok, err := c.readPacket(false)
 		if err != nil {
 			return fail(err)
 		}

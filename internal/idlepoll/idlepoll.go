@@ -22,6 +22,7 @@ package idlepoll
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrUnsupported is returned by Register where the platform has no epoll.
@@ -50,15 +51,21 @@ type Handle struct {
 	fd       int
 	loop     *loop
 	ready    func()
-	added    bool // registered with the kernel (armed once at least)
-	armed    bool // ready is due on the next input
+	added    bool        // registered with the kernel (armed once at least)
+	armed    bool        // ready is due on the next input
+	gen      uint64      // counts arms, so a late timer cannot fire a newer one
+	timer    *time.Timer // the deadline of the current arm, if any
 	released bool
 }
 
 // Arm asks for ready to be called once, from the Poller's goroutine, when
 // the socket has input, has hung up, or has failed — at once when it
 // already has. ready must not block: it should start a goroutine.
-func (h *Handle) Arm() error {
+func (h *Handle) Arm() error { return h.ArmUntil(time.Time{}) }
+
+// ArmUntil is Arm, and ready is also called (from a timer's goroutine) at
+// deadline if nothing came before; the zero time means no deadline.
+func (h *Handle) ArmUntil(deadline time.Time) error {
 	p := h.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -72,7 +79,12 @@ func (h *Handle) Arm() error {
 		return err
 	}
 	h.added, h.armed = true, true
+	h.gen++
 	p.armed++
+	if !deadline.IsZero() {
+		gen := h.gen
+		h.timer = time.AfterFunc(time.Until(deadline), func() { p.fireHandle(h, gen) })
+	}
 	return nil
 }
 
@@ -100,6 +112,7 @@ func (h *Handle) Release() (wasArmed bool) {
 	if wasArmed {
 		p.armed--
 	}
+	h.stopTimerLocked()
 	if p.handles[h.fd] == h {
 		delete(p.handles, h.fd)
 		if h.added {
@@ -117,13 +130,37 @@ func (h *Handle) Release() (wasArmed bool) {
 func (p *Poller) fire(l *loop, fd int) {
 	p.mu.Lock()
 	h := p.handles[fd]
-	if h == nil || !h.armed || h.loop != l {
+	if h == nil || h.loop != l {
+		p.mu.Unlock()
+		return
+	}
+	p.fireLocked(h, h.gen)
+}
+
+// fireHandle is called by the deadline timer of h's arm number gen.
+func (p *Poller) fireHandle(h *Handle, gen uint64) {
+	p.mu.Lock()
+	p.fireLocked(h, gen)
+}
+
+// fireLocked calls h's ready function if arm gen is still armed; it
+// releases p.mu.
+func (p *Poller) fireLocked(h *Handle, gen uint64) {
+	if !h.armed || h.gen != gen {
 		p.mu.Unlock()
 		return
 	}
 	h.armed = false
 	p.armed--
+	h.stopTimerLocked()
 	ready := h.ready
 	p.mu.Unlock()
 	ready()
+}
+
+func (h *Handle) stopTimerLocked() {
+	if h.timer != nil {
+		h.timer.Stop()
+		h.timer = nil
+	}
 }

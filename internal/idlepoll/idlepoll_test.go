@@ -178,3 +178,24 @@ func TestControlError(t *testing.T) {
 		t.Fatal("Register of a closed socket succeeded")
 	}
 }
+
+// TestArmUntil: the deadline calls ready when no input comes, once.
+func TestArmUntil(t *testing.T) {
+	p := idlepoll.New()
+	s, c := pair(t)
+	h, ready := register(t, p, s)
+	if err := h.ArmUntil(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	expectReady(t, ready, true)
+	c.Write([]byte("x")) // disarmed by the deadline: no second call
+	expectReady(t, ready, false)
+	// Input before the deadline: one call, and the deadline is void.
+	if err := h.ArmUntil(time.Now().Add(150 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	expectReady(t, ready, true)
+	time.Sleep(200 * time.Millisecond)
+	expectReady(t, ready, false)
+	h.Release()
+}

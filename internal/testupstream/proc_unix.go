@@ -23,3 +23,15 @@ func signalGroup(p *os.Process, kill bool) {
 		_ = p.Signal(sig)
 	}
 }
+
+// pauseGroup stops (SIGSTOP) or continues (SIGCONT) p's process group.
+func pauseGroup(p *os.Process, stop bool) bool {
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	if err := syscall.Kill(-p.Pid, sig); err != nil {
+		_ = p.Signal(sig)
+	}
+	return true
+}

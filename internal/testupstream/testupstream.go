@@ -320,6 +320,29 @@ func (s *Server) Stop() {
 	}
 }
 
+// Pause stops the server process (SIGSTOP) without closing anything: its
+// sockets stay open and silent, as behind a dead network path, until
+// Resume. The test's Cleanup resumes it. Not supported off Unix (the test
+// is skipped).
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	p := s.current()
+	if p == nil {
+		t.Fatal("testupstream: Pause before Start")
+	}
+	if !pauseGroup(p.cmd.Process, true) {
+		t.Skip("testupstream: Pause needs Unix signals")
+	}
+	t.Cleanup(func() { pauseGroup(p.cmd.Process, false) })
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() {
+	if p := s.current(); p != nil {
+		pauseGroup(p.cmd.Process, false)
+	}
+}
+
 // Running reports whether the server process is still alive (it exits by
 // itself after /control/close).
 func (s *Server) Running() bool {

@@ -118,18 +118,26 @@ type Reader struct {
 	tryFn func(uintptr) bool
 }
 
-// NewReader returns a Reader of conn's messages. server tells which end
+// NewReader returns a Reader of conn's messages; when conn has a
+// SyscallConn method (as *net.TCPConn has), it is read through that. server tells which end
 // reads: a server requires masked frames, a client unmasked ones. limit
 // caps a message's size (0: no cap).
 func NewReader(conn net.Conn, h Handler, pool *BufferPool, server bool, limit int64) *Reader {
 	r := &Reader{conn: conn, h: h, pool: pool, masked: server, limit: limit}
 	r.tryFn = r.tryRead
-	if tc, ok := conn.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
+	if sc, ok := conn.(syscallConn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
 			r.rc = rc
 		}
 	}
 	return r
+}
+
+// syscallConn is a connection whose socket the Reader may read directly
+// (*net.TCPConn, *net.UnixConn). A wrapper that changes the bytes read
+// must not have this method; one that only adds to writes may forward it.
+type syscallConn interface {
+	SyscallConn() (syscall.RawConn, error)
 }
 
 // RawConn returns the socket the Reader reads through, or nil when it
