@@ -14,9 +14,9 @@ const (
 	// read into, borrowed only while bytes are pending. It bounds how many
 	// frames one read system call can pick up.
 	DefaultReadBufferSize = 4096
-	// DefaultWriteBufferSize is the size of the pooled write buffers. Larger
-	// messages are sent as several WebSocket frames (fragmentation), which
-	// servers reassemble.
+	// DefaultWriteBufferSize is the initial capacity of the pooled write
+	// buffers. A message is always one frame, written with one system
+	// call; a larger message grows its buffer (pooled again up to 64 KiB).
 	DefaultWriteBufferSize = 4096
 
 	// initialReadBufferSize is the capacity of a fresh message buffer.

@@ -89,12 +89,13 @@ type Options struct {
 	// into, borrowed only while bytes are pending; 0 means
 	// DefaultReadBufferSize.
 	ReadBufferSize int
-	// WriteBufferSize is the size of write buffers taken from
-	// WriteBufferPool; 0 means DefaultWriteBufferSize.
+	// WriteBufferSize is the initial capacity of new write buffers; 0
+	// means DefaultWriteBufferSize.
 	WriteBufferSize int
-	// WriteBufferPool lends write buffers for the duration of one message,
-	// so idle Conns hold none. nil means a pool shared by every Conn of
-	// this package; pass your own to separate groups of Conns.
+	// WriteBufferPool lends write buffers (*[]byte values) for the
+	// duration of one message, so idle Conns hold none. nil means a pool
+	// shared by every Conn of this package; pass your own to separate
+	// groups of Conns.
 	WriteBufferPool websocket.BufferPool
 	// MaxAttachments caps binary attachments per packet, inbound (a
 	// larger count is a parse error) and outbound (ErrTooManyAttachments);
@@ -230,10 +231,9 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 			hc = &handshakeConn{Conn: tc}
 			return hc, nil
 		},
-		// gorilla's buffer only reads the response; it stays with its Conn.
+		// gorilla's Conn only does the handshake (see below).
 		ReadBufferSize:  handshakeBufferSize,
-		WriteBufferSize: positiveOr(opts.WriteBufferSize, DefaultWriteBufferSize),
-		WriteBufferPool: pool,
+		WriteBufferSize: handshakeBufferSize,
 	}
 	ws, resp, err := d.DialContext(ctx, u.String(), opts.Header)
 	if err != nil {
@@ -261,6 +261,9 @@ func Dial(ctx context.Context, baseURL string, opts Options) (*Conn, error) {
 	c.frames = wsframe.NewReader(hc.Conn, frameHandler{c}, framePool, false, positiveOr64(opts.ReadLimit, DefaultReadLimit))
 	c.frames.Prepend(hc.rest)
 	hc.rest = nil
+	// From here on the Conn writes its own frames too; gorilla's Conn,
+	// which did the handshake, goes with its buffers.
+	c.ws = newFrameConn(hc.Conn, pool, positiveOr(opts.WriteBufferSize, DefaultWriteBufferSize))
 	err = c.readOpen(ctx)
 	if !stop() && err == nil {
 		// ctx ended at the last moment and its callback may have put the

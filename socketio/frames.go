@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -195,4 +196,132 @@ func (c *handshakeConn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// frameConn is the Conn's WebSocket once the handshake is done: frames
+// are read by a wsframe.Reader (through Conn.readMessage) and written
+// here, masked, one system call per message. gorilla's Conn, which did
+// the handshake, is let go with its buffers.
+type frameConn struct {
+	conn    net.Conn
+	pool    websocket.BufferPool // write buffers (*[]byte), lent per message
+	bufSize int                  // capacity of a new write buffer
+	mw      messageWriter        // the one message being written (under wmu)
+}
+
+// maxClientHeader is the longest header of a masked frame.
+const maxClientHeader = 14
+
+func newFrameConn(conn net.Conn, pool websocket.BufferPool, bufSize int) *frameConn {
+	fc := &frameConn{conn: conn, pool: pool, bufSize: bufSize}
+	fc.mw.fc = fc
+	return fc
+}
+
+// NextReader is not used: readMessage reads through the wsframe.Reader.
+func (fc *frameConn) NextReader() (int, io.Reader, error) {
+	return 0, nil, errors.New("socketio: frameConn is read through its wsframe.Reader")
+}
+
+// NextWriter starts a message; the Conn writes one at a time (wmu).
+func (fc *frameConn) NextWriter(messageType int) (io.WriteCloser, error) {
+	mw := &fc.mw
+	mw.opcode = byte(messageType)
+	mw.buf = fc.getBuf()
+	*mw.buf = (*mw.buf)[:maxClientHeader]
+	return mw, nil
+}
+
+func (fc *frameConn) SetReadDeadline(t time.Time) error  { return fc.conn.SetReadDeadline(t) }
+func (fc *frameConn) SetWriteDeadline(t time.Time) error { return fc.conn.SetWriteDeadline(t) }
+func (fc *frameConn) Close() error                       { return fc.conn.Close() }
+
+// WriteControl writes a control frame in one write; it is safe alongside
+// a message being written, since each is a single write.
+func (fc *frameConn) WriteControl(messageType int, data []byte, deadline time.Time) error {
+	if len(data) > wsframe.MaxControlPayload {
+		return errors.New("socketio: control frame payload over 125 bytes")
+	}
+	var b [maxClientHeader + wsframe.MaxControlPayload]byte
+	f := appendMaskedFrame(b[:0], byte(messageType), data)
+	_ = fc.conn.SetWriteDeadline(deadline)
+	_, err := fc.conn.Write(f)
+	return err
+}
+
+func (fc *frameConn) getBuf() *[]byte {
+	if b, ok := fc.pool.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, fc.bufSize)
+	return &b
+}
+
+func (fc *frameConn) putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledReadBuffer {
+		fc.pool.Put(b)
+	}
+}
+
+// messageWriter gathers one message after room for its header, then masks
+// it and writes header and payload with one write.
+type messageWriter struct {
+	fc     *frameConn
+	opcode byte
+	buf    *[]byte
+}
+
+func (mw *messageWriter) Write(p []byte) (int, error) {
+	*mw.buf = append(*mw.buf, p...)
+	return len(p), nil
+}
+
+func (mw *messageWriter) Close() error {
+	b := *mw.buf
+	payload := b[maxClientHeader:]
+	key := newMaskKey()
+	var hdr [maxClientHeader]byte
+	h := appendFrameHeader(hdr[:0], mw.opcode, len(payload), key)
+	start := maxClientHeader - len(h)
+	copy(b[start:], h)
+	wsframe.Unmask(payload, key, 0) // XOR masks as it unmasks
+	_, err := mw.fc.conn.Write(b[start:])
+	mw.fc.putBuf(mw.buf)
+	mw.buf = nil
+	return err
+}
+
+// appendMaskedFrame appends a final, masked frame carrying payload.
+func appendMaskedFrame(dst []byte, opcode byte, payload []byte) []byte {
+	key := newMaskKey()
+	dst = appendFrameHeader(dst, opcode, len(payload), key)
+	start := len(dst)
+	dst = append(dst, payload...)
+	wsframe.Unmask(dst[start:], key, 0)
+	return dst
+}
+
+// appendFrameHeader appends the header of a final client frame of n
+// payload bytes masked with key (RFC 6455 §5.2).
+func appendFrameHeader(dst []byte, opcode byte, n int, key [4]byte) []byte {
+	dst = append(dst, 0x80|opcode)
+	switch {
+	case n <= 125:
+		dst = append(dst, 0x80|byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|127)
+		for i := 7; i >= 0; i-- {
+			dst = append(dst, byte(uint64(n)>>(8*i)))
+		}
+	}
+	return append(dst, key[:]...)
+}
+
+// newMaskKey returns a fresh masking key (RFC 6455 §5.3: unpredictable).
+func newMaskKey() [4]byte {
+	var k [4]byte
+	_, _ = rand.Read(k[:])
+	return k
 }

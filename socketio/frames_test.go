@@ -2,18 +2,21 @@ package socketio
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/sio-gateway/gateway/internal/testupstream"
+	"github.com/sio-gateway/gateway/internal/wsframe"
 )
 
 // TestNodeReadIdle: ReadIdle ends a quiet period with ErrIdle, the Conn
@@ -162,4 +165,52 @@ func TestHandshakeTrailingFrames(t *testing.T) {
 	if p, err := c.Read(); err != nil || string(p.Data) != `["first"]` {
 		t.Fatalf("Read = %s, %v", fmtPacket(p), err)
 	}
+}
+
+// TestFrameWriter: messages and control frames written by frameConn are
+// masked frames a server-side reader takes back unchanged.
+func TestFrameWriter(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	fc := newFrameConn(a, &sync.Pool{}, 64)
+	sizes := []int{0, 1, 125, 126, 65535, 65536, 200_000}
+	go func() {
+		for i, n := range sizes {
+			w, _ := fc.NextWriter(websocket.TextMessage)
+			w.Write(bytes.Repeat([]byte{byte('a' + i)}, n/2))
+			w.Write(bytes.Repeat([]byte{byte('a' + i)}, n-n/2))
+			if err := w.Close(); err != nil {
+				return
+			}
+			fc.WriteControl(websocket.PingMessage, []byte{byte(i)}, time.Now().Add(time.Second))
+		}
+	}()
+	var pings []byte
+	r := wsframe.NewReader(b, pingRecorder{&pings}, wsframe.NewBufferPool(512), true, 0)
+	for i, n := range sizes {
+		op, msg, err := r.ReadMessage(nil)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if op != wsframe.OpText || !bytes.Equal(msg, bytes.Repeat([]byte{byte('a' + i)}, n)) {
+			t.Fatalf("message %d: op %d, %d bytes, want %d", i, op, len(msg), n)
+		}
+	}
+	if len(pings) < len(sizes)-1 {
+		t.Fatalf("pings %v", pings)
+	}
+}
+
+type pingRecorder struct{ got *[]byte }
+
+func (pingRecorder) BeforeRead(bool) error               { return nil }
+func (pingRecorder) AfterRead()                          {}
+func (pingRecorder) ReadTimeout(_ bool, err error) error { return err }
+func (p pingRecorder) Control(op byte, b []byte) error {
+	if op == wsframe.OpPing {
+		*p.got = append(*p.got, b...)
+	}
+	return nil
 }
