@@ -39,6 +39,10 @@ const (
 	settleTimeout = 10 * time.Second
 	// settlePoll spaces the settle polls.
 	settlePoll = 100 * time.Millisecond
+	// settleQuiet is how long the goroutine count must hold still: longer
+	// than the second after which the gateway parks a quiet connection's
+	// readers, so that the idle figures are taken once they have parked.
+	settleQuiet = 1500 * time.Millisecond
 	// churnTolerance is how many goroutines and fds above the baseline the
 	// gateway may keep after churn.
 	churnTolerance = 2

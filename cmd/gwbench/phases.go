@@ -35,12 +35,12 @@ func (b *bench) gatewayNow(ctx context.Context) (gatewaySample, error) {
 }
 
 // settle waits until the Node server has no engine connection left (when
-// idleUpstream) and the gateway's goroutine count holds still over two
-// polls, then returns the gateway's footprint. It gives up after
+// idleUpstream) and the gateway's goroutine count has held still for
+// settleQuiet, then returns the gateway's footprint. It gives up after
 // settleTimeout and returns the last sample with an error.
 func (b *bench) settle(ctx context.Context, idleUpstream bool) (gatewaySample, error) {
 	deadline := time.Now().Add(settleTimeout)
-	prev := -1
+	prev, since := -1, time.Now()
 	for {
 		s, err := b.gatewayNow(ctx)
 		if err != nil {
@@ -52,10 +52,11 @@ func (b *bench) settle(ctx context.Context, idleUpstream bool) (gatewaySample, e
 				return s, err
 			}
 		}
-		if engines == 0 && s.goroutines == prev {
+		if s.goroutines != prev {
+			prev, since = s.goroutines, time.Now()
+		} else if engines == 0 && time.Since(since) >= settleQuiet {
 			return s, nil
 		}
-		prev = s.goroutines
 		if time.Now().After(deadline) {
 			return s, fmt.Errorf("not settled within %v (goroutines %d, upstream engine connections %d)", settleTimeout, s.goroutines, engines)
 		}
