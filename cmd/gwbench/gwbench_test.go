@@ -96,8 +96,9 @@ func TestRunBrief(t *testing.T) {
 	if a := num(t, lines[phaseIdle], "answered"); a != 100 {
 		t.Errorf("idle: %v of 100 clients answered", a)
 	}
-	if g := num(t, lines[phaseIdle], "gateway", "goroutines_after"); g < 100 {
-		t.Errorf("idle: gateway goroutines %v with 100 clients", g)
+	// Idle clients park (no goroutine), but each holds two sockets.
+	if f := num(t, lines[phaseIdle], "gateway", "fds_after"); f < 200 {
+		t.Errorf("idle: gateway fds %v with 100 clients", f)
 	}
 	if c := lines[phaseChurn]; c["back_to_baseline"] != true || c["failed"] != 0.0 {
 		t.Errorf("churn: %v", c)

@@ -35,8 +35,9 @@ func (b *bench) gatewayNow(ctx context.Context) (gatewaySample, error) {
 }
 
 // settle waits until the Node server has no engine connection left (when
-// idleUpstream) and the gateway's goroutine count has held still for
-// settleQuiet, then returns the gateway's footprint. It gives up after
+// idleUpstream) and the gateway's goroutine count has held still (within
+// churnTolerance: the scrapes come and go) for settleQuiet, then returns
+// the gateway's footprint. It gives up after
 // settleTimeout and returns the last sample with an error.
 func (b *bench) settle(ctx context.Context, idleUpstream bool) (gatewaySample, error) {
 	deadline := time.Now().Add(settleTimeout)
@@ -52,7 +53,7 @@ func (b *bench) settle(ctx context.Context, idleUpstream bool) (gatewaySample, e
 				return s, err
 			}
 		}
-		if s.goroutines != prev {
+		if d := s.goroutines - prev; d > churnTolerance || d < -churnTolerance {
 			prev, since = s.goroutines, time.Now()
 		} else if engines == 0 && time.Since(since) >= settleQuiet {
 			return s, nil
