@@ -79,7 +79,7 @@ func perClient(after, before int64, n int) float64 {
 
 func (b *bench) idlePhase(ctx context.Context) error {
 	n := b.cfg.clients
-	res := idleResult{Phase: phaseIdle, Clients: n, ConnectPerS: map[string]float64{},
+	res := idleResult{Phase: phaseIdle, Clients: n, ConnectPerS: map[string]float64{}, ConnectCPU: map[string]cpuPerEvent{},
 		Heap: "not measured: the gateway exposes no /debug/pprof; RSS only"}
 	if !b.cfg.hasArm(armG) {
 		return errors.New("needs arm G")
@@ -94,6 +94,7 @@ func (b *bench) idlePhase(ctx context.Context) error {
 	// arms taking turns, so the connect rates share the machine's moods.
 	hs := make(map[string][]*held, len(arms))
 	took := make(map[string]time.Duration, len(arms))
+	ticks := make(map[string]cpuSample, len(arms))
 	defer func() {
 		for _, h := range hs {
 			closeHeld(h, true)
@@ -102,16 +103,19 @@ func (b *bench) idlePhase(ctx context.Context) error {
 	for done, turn := 0, 0; done < n; done, turn = done+connectBatch, turn+1 {
 		k := min(connectBatch, n-done)
 		for _, arm := range rotate(arms, turn) {
+			c0 := b.cpuNow(arm)
 			batch, d, err := b.holdMany(ctx, arm, k, dialConcurrency)
 			if err != nil {
 				return fmt.Errorf("arm %s: %w", arm, err)
 			}
+			ticks[arm] = ticks[arm].add(b.cpuNow(arm).sub(c0))
 			hs[arm] = append(hs[arm], batch...)
 			took[arm] += d
 		}
 	}
 	for _, arm := range arms {
 		res.ConnectPerS[arm] = round1(float64(n) / took[arm].Seconds())
+		res.ConnectCPU[arm] = ticks[arm].perEvent(b.env.clkTck, n, b.proxyPID(arm) > 0)
 	}
 	res.RatioConnectGA = ratio(res.ConnectPerS[armG], res.ConnectPerS[armA])
 	after, err := b.settle(ctx, false)

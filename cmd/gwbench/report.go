@@ -296,6 +296,8 @@ type idleResult struct {
 	Answered                int                `json:"answered"`
 	ConnectPerS             map[string]float64 `json:"connect_per_s"`
 	RatioConnectGA          *float64           `json:"ratio_connect_g_a"`
+	// ConnectCPU is the CPU each process spent per connect, from /proc.
+	ConnectCPU map[string]cpuPerEvent `json:"connect_cpu"`
 }
 
 type churnResult struct {
@@ -522,6 +524,13 @@ func (b *bench) printHuman(sum summaryResult, missed int) {
 		fmt.Fprintf(w, "  idle %d through G: RSS %d→%d KiB (%.2f KiB/client), goroutines %d→%d (%.2f/client), fds %.2f/client; upstream %.2f KiB/client; %d answered\n",
 			i.Clients, g.RSSBeforeKiB, g.RSSAfterKiB, g.RSSPerClientKiB, g.GoroutinesBefore, g.GoroutinesAfter, g.GoroutinesPerClient, g.FDsPerClient, i.UpstreamRSSPerClientKiB, i.Answered)
 		fmt.Fprintf(w, "  connects/s        %s\n", armLine(i.ConnectPerS, func(v float64) string { return fmt.Sprintf("%.0f", v) }))
+		fmt.Fprintf(w, "  CPU per connect   %s\n", armLine(i.ConnectCPU, func(c cpuPerEvent) string {
+			txt := fmt.Sprintf("upstream %.0fµs, client %.0fµs", c.Upstream, c.Client)
+			if c.Proxy != nil {
+				txt += fmt.Sprintf(", hop %.0fµs", *c.Proxy)
+			}
+			return txt
+		}))
 	}
 	if c := r.churn; c != nil {
 		fmt.Fprintf(w, "  churn %d: goroutines %d→%d, fds %d→%d, upstream engine connections %d, settled in %dms: %s\n",

@@ -198,6 +198,27 @@ func (s cpuSample) sub(o cpuSample) cpuSample {
 	return cpuSample{proxy: s.proxy - o.proxy, upstream: s.upstream - o.upstream, self: s.self - o.self}
 }
 
+func (s cpuSample) add(o cpuSample) cpuSample {
+	return cpuSample{proxy: s.proxy + o.proxy, upstream: s.upstream + o.upstream, self: s.self + o.self}
+}
+
+// cpuPerEvent is CPU microseconds per event (a connect) of each process.
+type cpuPerEvent struct {
+	Proxy    *float64 `json:"proxy_us,omitempty"` // the gateway for G, nginx for R
+	Upstream float64  `json:"upstream_us"`
+	Client   float64  `json:"client_us"` // this tool, all arms' clients alike
+}
+
+func (s cpuSample) perEvent(clkTck, n int, hasProxy bool) cpuPerEvent {
+	us := func(t int64) float64 { return round1(float64(t) * 1e6 / float64(clkTck) / float64(n)) }
+	out := cpuPerEvent{Upstream: us(s.upstream), Client: us(s.self)}
+	if hasProxy {
+		v := us(s.proxy)
+		out.Proxy = &v
+	}
+	return out
+}
+
 // throughputRound connects one client per arm; each keeps cfg.inFlight
 // echoes in flight during its turns. A turn starts empty and ends drained,
 // so its CPU figures cover exactly its echoes. The first turn of each arm
