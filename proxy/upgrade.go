@@ -78,7 +78,8 @@ func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, U
 	// The connection is a corkConn, so the bridge can batch its writes.
 	var cc *corkConn
 	netDial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var nd net.Dialer
+		// No TCP keep-alive: Engine.IO's heartbeat watches the upstream.
+		nd := net.Dialer{KeepAlive: -1}
 		conn, err := nd.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
