@@ -1,9 +1,9 @@
 package socketio
 
 import (
-	"crypto/rand"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"syscall"
 	"time"
@@ -320,8 +320,9 @@ func appendFrameHeader(dst []byte, opcode byte, n int, key [4]byte) []byte {
 }
 
 // newMaskKey returns a fresh masking key (RFC 6455 §5.3: unpredictable).
+// math/rand/v2's generator is ChaCha8 seeded by the OS, without the system
+// call per frame that crypto/rand makes here.
 func newMaskKey() [4]byte {
-	var k [4]byte
-	_, _ = rand.Read(k[:])
-	return k
+	n := rand.Uint32()
+	return [4]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}
 }
