@@ -102,6 +102,10 @@ type Bridge struct {
 	up     Upstream
 	upPark *idlepoll.Handle
 	poller *idlepoll.Poller
+	// upHooked: the current upstream calls flushQueued before it reads
+	// (hookedUpstream), so the upstream reader's frames are held for it.
+	// Owned by the upstream reader (set before it starts, and by resume).
+	upHooked bool
 
 	// sendMu orders client frames: while reconnecting they are held, and
 	// the reconnect sends the held ones before any newer frame.
@@ -136,12 +140,14 @@ func newBridge(cfg *bridgeConfig, client net.Conn, poller *idlepoll.Poller, up U
 	}
 	b.in.conn = client
 	b.in.r = wsframe.NewReader(client, clientReadHandler{b}, cfg.readBufs, true, cfg.maxMessageBytes)
-	if rc := b.in.r.RawConn(); rc != nil && poller != nil {
+	b.in.rc = b.in.r.RawConn()
+	if rc := b.in.rc; rc != nil && poller != nil {
 		// ErrUnsupported and other failures leave the reader unparked,
 		// which works, at a goroutine's cost.
 		b.in.park, _ = poller.Register(rc, b.wake)
 	}
 	b.upPark = b.watchUpstream(up)
+	b.upHooked = b.hookUpstream(up)
 	return b
 }
 
@@ -187,6 +193,22 @@ func (b *Bridge) parkOrRead() {
 
 // wake is the Poller's ready function: bytes arrived for a parked reader.
 func (b *Bridge) wake() { go b.clientReader() }
+
+// hookedUpstream is an Upstream that calls a function before each read of
+// its socket (*socketio.Conn): see socketio.Conn.SetReadHook.
+type hookedUpstream interface {
+	SetReadHook(before func())
+}
+
+// hookUpstream makes up flush the client queue before it reads, and
+// reports whether it will.
+func (b *Bridge) hookUpstream(up Upstream) bool {
+	h, ok := up.(hookedUpstream)
+	if ok {
+		h.SetReadHook(b.flushQueued)
+	}
+	return ok
+}
 
 // quietUpstream is an Upstream whose reader can stop while it is quiet
 // (*socketio.Conn): see socketio.Conn.ReadIdle.
@@ -577,6 +599,7 @@ func (b *Bridge) upstreamReader() (parked bool) {
 			p, err = up.Read()
 		}
 		if err != nil {
+			b.flushQueued() // what the lost upstream sent before
 			if b.ctx.Err() != nil {
 				return false // the bridge is ending and closed the upstream itself
 			}
@@ -598,6 +621,7 @@ func (b *Bridge) upstreamReader() (parked bool) {
 		case socketio.PacketAck, socketio.PacketBinaryAck:
 			b.forwardAck(p)
 		case socketio.PacketDisconnect:
+			b.flushQueued()
 			b.finish(ending{reason: ReasonUpstreamDisconnect, text: "upstream disconnected"})
 			return false
 		}
@@ -653,7 +677,7 @@ func (b *Bridge) forwardEvent(p socketio.Packet) {
 		b.mu.Unlock()
 	}
 	b.cfg.observer.Message(b.cfg.route, UpstreamToClient.String(), translate.KindEvent.String(), len(out))
-	b.enqueue(buf)
+	b.enqueueFromUpstream(buf)
 }
 
 // forwardAck hands an upstream ack to the client that asked for it.
@@ -675,7 +699,7 @@ func (b *Bridge) forwardAck(p socketio.Packet) {
 	}
 	*buf = out
 	b.cfg.observer.Message(b.cfg.route, UpstreamToClient.String(), translate.KindAck.String(), len(out))
-	b.enqueue(buf)
+	b.enqueueFromUpstream(buf)
 }
 
 // sendError queues an error frame for the client.
@@ -711,7 +735,27 @@ func (b *Bridge) push(buf *[]byte) bool {
 	}
 	if start {
 		b.live.Add(1)
-		go b.clientWriter()
+		go b.clientWriter(b.scratch)
 	}
 	return true
+}
+
+// enqueueHeld queues a frame without starting a writer: the upstream
+// reader flushes the queue itself before it next reads (flushQueued). A
+// full queue makes the client a slow consumer.
+func (b *Bridge) enqueueHeld(buf *[]byte) {
+	if !b.queue.pushHeld(buf) {
+		b.cfg.frames.put(buf)
+		b.finish(ending{reason: ReasonSlowConsumer, text: "slow consumer"})
+	}
+}
+
+// enqueueFromUpstream queues a frame the upstream reader translated:
+// held for its flush when the upstream calls it back before reads.
+func (b *Bridge) enqueueFromUpstream(buf *[]byte) {
+	if b.upHooked {
+		b.enqueueHeld(buf)
+		return
+	}
+	b.enqueue(buf)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/sio-gateway/gateway/internal/idlepoll"
@@ -56,6 +57,7 @@ var (
 // parked).
 type clientIn struct {
 	conn   net.Conn         // the client connection (TCP or TLS), also written to
+	rc     syscall.RawConn  // its socket when plain TCP: non-blocking writes go there
 	r      *wsframe.Reader  //
 	park   *idlepoll.Handle // nil: the reader never parks
 	noPark bool             // arming failed: read on without parking

@@ -127,6 +127,9 @@ func (u corkedUpstream) ReadIdle(quiet time.Duration) (socketio.Packet, error) {
 	return u.sio.ReadIdle(quiet)
 }
 func (u corkedUpstream) SyscallConn() syscall.RawConn { return u.sio.SyscallConn() }
+
+// SetReadHook makes a corkedUpstream a hookedUpstream.
+func (u corkedUpstream) SetReadHook(before func())    { u.sio.SetReadHook(before) }
 func (u corkedUpstream) HeartbeatDeadline() time.Time { return u.sio.HeartbeatDeadline() }
 
 func (u corkedUpstream) cork()  { u.conn.cork() }

@@ -34,11 +34,11 @@ func (fp *framePool) put(b *[]byte) {
 type sendQueue struct {
 	mu      sync.Mutex
 	frames  []*[]byte
-	bytes   int64 // queued and taken but not yet written
-	limit   int64 // 0 = no bound
-	writing bool  // a writer is draining the queue
-	closed  bool  // the bridge is closing: no new writer starts
-	idle    chan struct{}
+	bytes   int64         // queued and taken but not yet written
+	limit   int64         // 0 = no bound
+	writing bool          // a writer is draining the queue
+	closed  bool          // the bridge is closing: no new writer starts
+	idle    chan struct{} // made by close while a writer runs; closed when it stops
 }
 
 func newSendQueue(limit int64) *sendQueue {
@@ -61,8 +61,33 @@ func (q *sendQueue) push(f *[]byte) (ok, start bool) {
 		return true, false
 	}
 	q.writing = true
-	q.idle = make(chan struct{})
 	return true, true
+}
+
+// pushHeld appends a frame without starting a writer: the caller will
+// claim the queue (or a writer running meanwhile takes the frame). It
+// reports false, queuing nothing, over the bound.
+func (q *sendQueue) pushHeld(f *[]byte) bool {
+	n := int64(len(*f))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.limit > 0 && q.bytes+n > q.limit {
+		return false
+	}
+	q.frames = append(q.frames, f)
+	q.bytes += n
+	return true
+}
+
+// claim makes the caller the writer, if frames wait and no writer runs.
+func (q *sendQueue) claim() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.writing || q.closed || len(q.frames) == 0 {
+		return false
+	}
+	q.writing = true
+	return true
 }
 
 // next hands the running writer every queued frame (reusing dst's storage).
@@ -88,7 +113,10 @@ func (q *sendQueue) stop() {
 func (q *sendQueue) stopLocked() {
 	if q.writing {
 		q.writing = false
-		close(q.idle)
+		if q.idle != nil {
+			close(q.idle)
+			q.idle = nil
+		}
 	}
 }
 
@@ -102,6 +130,9 @@ func (q *sendQueue) close() <-chan struct{} {
 		done := make(chan struct{})
 		close(done)
 		return done
+	}
+	if q.idle == nil {
+		q.idle = make(chan struct{})
 	}
 	return q.idle
 }

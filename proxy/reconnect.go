@@ -129,6 +129,7 @@ func (b *Bridge) resume(up Upstream, info UpstreamInfo, attempts int, lostAt tim
 	b.up = up
 	b.upPark = b.watchUpstream(up)
 	b.upMu.Unlock()
+	b.upHooked = b.hookUpstream(up)
 	b.cfg.observer.UpstreamReconnect(b.cfg.route, result)
 	b.cfg.logger.Info("upstream reconnected", "route", b.cfg.route, "attempts", attempts,
 		"duration", time.Since(lostAt).Round(time.Millisecond).String(), "recovered", info.Recovered)

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/sio-gateway/gateway/internal/wsframe"
 )
@@ -34,10 +37,12 @@ func appendFrameHeader(dst []byte, opcode byte, n int) []byte {
 // it hands its scratch back to the Bridge before it may stop, so the next
 // writer (started under the queue's lock) finds it there.
 type writeScratch struct {
-	batch []*[]byte
-	iov   [][]byte
-	hdrs  []byte
-	flat  []byte
+	batch  []*[]byte
+	iov    net.Buffers
+	rest   net.Buffers // the part of iov a handed-over batch still owes
+	hdrs   []byte
+	flat   []byte
+	sysiov []syscall.Iovec
 }
 
 // trimmed drops what a burst grew, so an idle client keeps little.
@@ -54,79 +59,226 @@ func (w writeScratch) trimmed() writeScratch {
 	if cap(w.flat) > maxPooledFrame {
 		w.flat = nil
 	}
+	if cap(w.sysiov) > 2*maxKeptWriterBuffer {
+		w.sysiov = nil
+	}
 	return w
 }
 
 // clientWriter writes queued frames to the client until the queue is
 // empty, then ends; enqueue starts it again with the next frame. Frames are
 // framed here and written with one writev per batch: a burst of frames
-// costs one system call, not one each. gorilla's own control frames
-// (pongs, close replies, pings) are whole single writes, which the socket
-// serialises with ours, so the two never interleave.
-func (b *Bridge) clientWriter() {
+// costs one system call, not one each. Control frames (pongs, pings, the
+// close frame) are whole single writes, which the socket serialises with
+// ours, so the two never interleave.
+//
+// w is the writer's scratch; when flushQueued hands over a batch the
+// socket took only part of, w.batch holds it and w.rest what is left.
+func (b *Bridge) clientWriter(w writeScratch) {
 	defer b.leave()
-	w := b.scratch
 	defer func() {
 		if v := recover(); v != nil {
 			b.queue.stop()
 			b.recoverPanicValue("client writer", v)
 		}
 	}()
+	if len(w.batch) > 0 {
+		err := b.writeBlocking(&w, w.rest)
+		b.batchDone(&w, err)
+		if err != nil {
+			b.writeFailed(&w, err)
+			return
+		}
+	}
 	for {
 		b.scratch = w.trimmed() // before next: once it stops us, the next writer owns it
 		w.batch = b.queue.next(w.batch)
 		if len(w.batch) == 0 {
 			return
 		}
-		if err := b.writeBatch(&w, w.batch); err != nil {
-			b.scratch = w.trimmed()
-			b.queue.stop()
-			b.finish(clientWriteEnding(err))
+		err := b.writeBlocking(&w, b.frameBatch(&w))
+		b.batchDone(&w, err)
+		if err != nil {
+			b.writeFailed(&w, err)
 			return
 		}
 	}
 }
 
-// writeBatch writes frames in one system call and recycles their buffers.
-func (b *Bridge) writeBatch(w *writeScratch, batch []*[]byte) error {
+// flushQueued writes the queued frames from the calling goroutine (the
+// upstream reader, before it reads again) when no writer runs, as far as
+// the socket takes them without waiting; a writer goroutine finishes what
+// is left. In the common case a batch of frames costs one writev and no
+// goroutine, as in an event loop.
+func (b *Bridge) flushQueued() {
+	if !b.queue.claim() {
+		return // nothing queued, or a writer runs and will see it
+	}
+	w := b.scratch
+	if b.in.rc == nil {
+		// TLS: a write may wait, so it is not done here.
+		b.live.Add(1)
+		go b.clientWriter(w)
+		return
+	}
+	for {
+		b.scratch = w.trimmed()
+		w.batch = b.queue.next(w.batch)
+		if len(w.batch) == 0 {
+			return
+		}
+		iov := b.frameBatch(&w)
+		rest, err := b.writeNow(&w, iov)
+		if err == nil && len(rest) > 0 {
+			w.rest = rest
+			b.live.Add(1)
+			go b.clientWriter(w)
+			return
+		}
+		b.batchDone(&w, err)
+		if err != nil {
+			b.writeFailed(&w, err)
+			return
+		}
+	}
+}
+
+// writeFailed ends the bridge after a failed client write; the caller
+// held the writer role.
+func (b *Bridge) writeFailed(w *writeScratch, err error) {
+	b.scratch = w.trimmed()
+	b.queue.stop()
+	b.finish(clientWriteEnding(err))
+}
+
+// frameBatch frames w.batch: headers into w.hdrs, and w.iov alternating
+// headers and payloads, which it returns.
+func (b *Bridge) frameBatch(w *writeScratch) net.Buffers {
 	hdrs := w.hdrs[:0]
-	for _, f := range batch {
+	for _, f := range w.batch {
 		hdrs = appendFrameHeader(hdrs, wsframe.OpText, len(*f))
 	}
 	iov := w.iov[:0]
-	off, total := 0, 0
-	for _, f := range batch {
+	off := 0
+	for _, f := range w.batch {
 		n := headerLen(len(*f))
 		iov = append(iov, hdrs[off:off+n:off+n], *f)
 		off += n
-		total += len(*f)
 	}
+	w.hdrs, w.iov = hdrs, iov
+	return iov
+}
+
+// writeBlocking writes iov, waiting for the socket up to the write timeout.
+func (b *Bridge) writeBlocking(w *writeScratch, iov net.Buffers) error {
 	conn := b.in.conn
 	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
-	var err error
 	if _, ok := conn.(*net.TCPConn); ok {
-		bufs := net.Buffers(iov)
-		_, err = bufs.WriteTo(conn)
-	} else {
-		// TLS and others: one Write per batch keeps frames whole.
-		flat := w.flat[:0]
-		for _, p := range iov {
-			flat = append(flat, p...)
+		_, err := iov.WriteTo(conn)
+		return err
+	}
+	// TLS and others: one Write per batch keeps frames whole.
+	flat := w.flat[:0]
+	for _, p := range iov {
+		flat = append(flat, p...)
+	}
+	_, err := conn.Write(flat)
+	w.flat = flat
+	return err
+}
+
+// writeNow writes iov with non-blocking writev calls until it is all
+// written or the socket is full; rest is what is left.
+func (b *Bridge) writeNow(w *writeScratch, iov net.Buffers) (rest net.Buffers, err error) {
+	rest = iov
+	var errno syscall.Errno
+	write := func(fd uintptr) bool {
+		for len(rest) > 0 {
+			var n int
+			n, errno = writev(fd, rest, &w.sysiov)
+			if errno == syscall.EINTR {
+				continue
+			}
+			if errno != 0 {
+				return true
+			}
+			rest = consume(rest, n)
 		}
-		_, err = conn.Write(flat)
-		w.flat = flat
+		return true
 	}
-	clear(iov)
-	w.hdrs, w.iov = hdrs, iov[:0]
-	for i, f := range batch {
+	for attempt := 0; ; attempt++ {
+		err = b.in.rc.Write(write)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || attempt > 0 {
+			break
+		}
+		// A blocking write's deadline, long past: it does not apply.
+		_ = b.in.conn.SetWriteDeadline(time.Time{})
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return rest, nil // let the writer goroutine try, with its deadline
+	}
+	if err != nil {
+		return rest, err
+	}
+	if errno != 0 && errno != syscall.EAGAIN {
+		return rest, os.NewSyscallError("writev", errno)
+	}
+	return rest, nil
+}
+
+// batchDone recycles the frames of w.batch after its write.
+func (b *Bridge) batchDone(w *writeScratch, err error) {
+	total := 0
+	for i, f := range w.batch {
+		total += len(*f)
 		b.cfg.frames.put(f)
-		batch[i] = nil
+		w.batch[i] = nil
 	}
+	clear(w.iov)
+	w.iov, w.rest = w.iov[:0], nil
 	b.queue.written(total)
 	if err == nil {
-		b.framesOut.Add(int64(len(batch)))
+		b.framesOut.Add(int64(len(w.batch)))
 	}
-	return err
+	w.batch = w.batch[:0]
+}
+
+// maxIOV is the most buffers one writev takes (IOV_MAX).
+const maxIOV = 1024
+
+// writev is one writev system call of up to maxIOV buffers of bufs.
+func writev(fd uintptr, bufs net.Buffers, iovs *[]syscall.Iovec) (int, syscall.Errno) {
+	v := (*iovs)[:0]
+	for _, p := range bufs {
+		if len(v) == maxIOV {
+			break
+		}
+		if len(p) == 0 {
+			continue
+		}
+		iov := syscall.Iovec{Base: &p[0]}
+		iov.SetLen(len(p))
+		v = append(v, iov)
+	}
+	*iovs = v
+	if len(v) == 0 {
+		return 0, 0
+	}
+	n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	clear(v) // drop the pointers into the frames
+	return int(n), errno
+}
+
+// consume drops the first n bytes of bufs.
+func consume(bufs net.Buffers, n int) net.Buffers {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 && n > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
 }
 
 // headerLen is the length of appendFrameHeader's header for n bytes.
@@ -189,7 +341,9 @@ func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
 	e := b.end
 	rest := b.queue.takeAll(nil)
 	if e.drainsQueue() && len(rest) > 0 {
-		_ = b.writeBatch(&writeScratch{}, rest)
+		w := writeScratch{batch: rest}
+		err := b.writeBlocking(&w, b.frameBatch(&w))
+		b.batchDone(&w, err)
 	} else {
 		for _, f := range rest {
 			b.queue.written(len(*f))

@@ -45,10 +45,11 @@ type Conn struct {
 	pongDue atomic.Bool
 
 	// Reader state: owned by the goroutine inside Read or Connect.
-	reading atomic.Bool
-	rb      *readBuffer // the current message; nil while waiting
-	queue   []Packet    // packets read by Connect, for Read
-	idleOK  bool        // ReadIdle's first message of a packet: ErrIdle may end it
+	reading  atomic.Bool
+	rb       *readBuffer // the current message; nil while waiting
+	queue    []Packet    // packets read by Connect, for Read
+	idleOK   bool        // ReadIdle's first message of a packet: ErrIdle may end it
+	readHook func()      // SetReadHook's
 
 	// Read deadline state, guarded by dlMu: the heartbeat watchdog and the
 	// bound of the Dial or Connect call in progress.

@@ -73,6 +73,14 @@ func (c *Conn) HeartbeatDeadline() time.Time {
 	return c.watchdogAt
 }
 
+// SetReadHook makes the reader call before, in its own goroutine, before
+// each read from the socket (never for bytes already buffered): a caller
+// that batches its own output can flush it there, as an event loop does
+// before it waits. before must not read the Conn. Set it before the
+// reader starts (or between reads, from the reader's goroutine); nil
+// removes it.
+func (c *Conn) SetReadHook(before func()) { c.readHook = before }
+
 // endIdle drops the quiet period's deadline.
 func (c *Conn) endIdle() {
 	c.dlMu.Lock()
@@ -88,9 +96,13 @@ func (c *Conn) endIdle() {
 // frameHandler is the Conn as the wsframe.Handler of its reader.
 type frameHandler struct{ c *Conn }
 
-// BeforeRead ends a ReadIdle whose quiet period is over.
+// BeforeRead calls the read hook, and ends a ReadIdle whose quiet period
+// is over.
 func (h frameHandler) BeforeRead(idle bool) error {
 	c := h.c
+	if c.readHook != nil {
+		c.readHook()
+	}
 	if !idle || !c.idleOK {
 		return nil
 	}
