@@ -58,7 +58,7 @@ func startEnv(ctx context.Context, cfg *config, logw io.Writer) (*env, error) {
 	}
 	fmt.Fprintf(logw, "gwbench: built the gateway in %v\n", took.Round(time.Millisecond))
 	gw, addr, err := e.StartGateway(ctx, bin, loadenv.GatewayOptions{
-		Settings: []string{"GATEWAY_UPSTREAM_URL=" + e.nodeURL},
+		Settings: append([]string{"GATEWAY_UPSTREAM_URL=" + e.nodeURL}, cfg.gatewayEnv...),
 	})
 	e.gateway = gw
 	if err != nil {

@@ -74,6 +74,7 @@ type config struct {
 	raceGateway  bool
 	repo         string
 	quiet        bool
+	gatewayEnv   []string // extra environment of the gateway (GOMAXPROCS=1…)
 }
 
 func (c *config) has(phase string) bool  { return slices.Contains(c.phases, phase) }
@@ -116,6 +117,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.raceGateway, "race-gateway", false, "build the gateway with -race")
 	fs.StringVar(&c.repo, "repo", "", "module root (default: found from the working directory)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress notes on stderr")
+	fs.Func("gateway-env", "`KEY=VALUE` added to the gateway's environment, for experiments (GOMAXPROCS=1, GOGC=50); repeatable", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		c.gatewayEnv = append(c.gatewayEnv, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
