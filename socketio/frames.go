@@ -169,6 +169,7 @@ func (h frameHandler) Control(opcode byte, payload []byte) error {
 // reader. Other responses pass through whole, body included.
 type handshakeConn struct {
 	net.Conn
+	out     []byte // the request, gathered by WriteByte and Write
 	head    []byte // the status line's start, to tell a 101
 	through bool   // not an upgrade: pass everything
 	matched int    // bytes of "\r\n\r\n" matched so far
@@ -176,8 +177,35 @@ type handshakeConn struct {
 	rest    []byte // bytes after the response
 }
 
+// WriteByte makes the conn an io.ByteWriter, which spares net/http the
+// 4 KiB bufio.Writer it otherwise wraps the request's writes in; the
+// request is gathered here and written whole by the first Read.
+func (c *handshakeConn) WriteByte(b byte) error {
+	c.out = append(c.out, b)
+	return nil
+}
+
+// Write gathers the request (see WriteByte).
+func (c *handshakeConn) Write(p []byte) (int, error) {
+	c.out = append(c.out, p...)
+	return len(p), nil
+}
+
+// flush writes the gathered request.
+func (c *handshakeConn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = nil
+	return err
+}
+
 // Read implements net.Conn.
 func (c *handshakeConn) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
 	if c.done {
 		return 0, io.EOF
 	}
