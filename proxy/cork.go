@@ -3,9 +3,11 @@ package proxy
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/sio-gateway/gateway/socketio"
 )
@@ -43,6 +45,7 @@ type corker interface {
 // and flush come from the client reader; mu orders them.
 type corkConn struct {
 	net.Conn
+	rc     syscall.RawConn // the socket, for non-blocking writes; nil: Conn.Write
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
@@ -57,7 +60,10 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	if !c.corked {
-		return c.Conn.Write(p)
+		if err := c.writeAll(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	c.buf = append(c.buf, p...)
 	if len(c.buf) >= maxCorked {
@@ -102,7 +108,7 @@ func (c *corkConn) flush() {
 }
 
 func (c *corkConn) flushLocked() error {
-	_, err := c.Conn.Write(c.buf)
+	err := c.writeAll(c.buf)
 	if cap(c.buf) > maxCorked {
 		c.buf = nil
 	} else {
@@ -110,6 +116,43 @@ func (c *corkConn) flushLocked() error {
 	}
 	if err != nil {
 		c.err = err
+	}
+	return err
+}
+
+// writeAll writes p: first with non-blocking raw writes, as far as the
+// socket takes it, then (rarely) the rest with a blocking Write.
+func (c *corkConn) writeAll(p []byte) error {
+	if c.rc == nil {
+		_, err := c.Conn.Write(p)
+		return err
+	}
+	rest := p
+	var errno syscall.Errno
+	err := c.rc.Write(func(fd uintptr) bool {
+		for len(rest) > 0 {
+			n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != 0 {
+				errno = e
+				return true
+			}
+			rest = rest[n:]
+		}
+		return true
+	})
+	if err == nil && errno != 0 && errno != syscall.EAGAIN {
+		err = os.NewSyscallError("write", errno)
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if len(rest) > 0 {
+		// The socket is full (or a stale deadline stopped the raw
+		// write): wait for room, within the write timeout socketio set.
+		_, err = c.Conn.Write(rest)
 	}
 	return err
 }

@@ -85,6 +85,9 @@ func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, U
 			return nil, err
 		}
 		cc = &corkConn{Conn: conn}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			cc.rc, _ = tc.SyscallConn()
+		}
 		return cc, nil
 	}
 	c, err := socketio.Dial(ctx, req.URL, socketio.Options{

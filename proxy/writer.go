@@ -264,7 +264,9 @@ func writev(fd uintptr, bufs net.Buffers, iovs *[]syscall.Iovec) (int, syscall.E
 	if len(v) == 0 {
 		return 0, 0
 	}
-	n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	// The socket is non-blocking: a raw call, without the scheduler's
+	// bookkeeping for calls that may block.
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
 	clear(v) // drop the pointers into the frames
 	return int(n), errno
 }
