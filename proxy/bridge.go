@@ -52,6 +52,7 @@ type bridgeConfig struct {
 	logger          *slog.Logger
 	frames          *framePool
 	readBufs        *wsframe.BufferPool
+	scratches       *sync.Pool // *writeScratch, lent to writers
 	maxMessageBytes int64
 	sendBufferBytes int64
 	ackTimeout      time.Duration
@@ -61,6 +62,20 @@ type bridgeConfig struct {
 	reconnect       reconnectPolicy
 	dialer          UpstreamDialer
 	connectTimeout  time.Duration
+}
+
+// getScratch lends a writer its scratch memory.
+func (c *bridgeConfig) getScratch() *writeScratch {
+	if w, ok := c.scratches.Get().(*writeScratch); ok {
+		return w
+	}
+	return &writeScratch{}
+}
+
+// putScratch takes a writer's scratch back, trimmed.
+func (c *bridgeConfig) putScratch(w *writeScratch) {
+	*w = w.trimmed()
+	c.scratches.Put(w)
 }
 
 // pendingAck is a client frame with an id whose upstream ack is awaited.
@@ -80,8 +95,7 @@ type Bridge struct {
 	expiry  time.Time // zero: the credential does not expire
 	sid     string    // upstream Socket.IO socket id, for the connect event
 
-	queue   *sendQueue
-	scratch writeScratch // the one running writer's (see clientWriter)
+	queue *sendQueue
 
 	lastHeard atomic.Int64 // unix nanoseconds of the client's last bytes
 	lastPing  atomic.Int64 // unix nanoseconds of the last ping sent
@@ -735,7 +749,7 @@ func (b *Bridge) push(buf *[]byte) bool {
 	}
 	if start {
 		b.live.Add(1)
-		go b.clientWriter(b.scratch)
+		go b.clientWriter(b.cfg.getScratch())
 	}
 	return true
 }

@@ -46,10 +46,11 @@ type corker interface {
 type corkConn struct {
 	net.Conn
 	rc     syscall.RawConn // the socket, for non-blocking writes; nil: Conn.Write
+	pool   *sync.Pool      // lends buf (*[]byte) while writes are held
 	mu     sync.Mutex
 	corked bool
-	buf    []byte
-	err    error // a failed flush, returned by the next write
+	buf    *[]byte // held writes; nil when none
+	err    error   // a failed flush, returned by the next write
 }
 
 // Write implements net.Conn.
@@ -65,8 +66,16 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	c.buf = append(c.buf, p...)
-	if len(c.buf) >= maxCorked {
+	if c.buf == nil {
+		if b, ok := c.pool.Get().(*[]byte); ok {
+			c.buf = b
+		} else {
+			b := make([]byte, 0, 4096)
+			c.buf = &b
+		}
+	}
+	*c.buf = append(*c.buf, p...)
+	if len(*c.buf) >= maxCorked {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -99,7 +108,7 @@ func (c *corkConn) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	if len(c.buf) == 0 {
+	if c.buf == nil {
 		return
 	}
 	if err := c.flushLocked(); err != nil {
@@ -107,13 +116,15 @@ func (c *corkConn) flush() {
 	}
 }
 
+// flushLocked writes the held bytes and gives the buffer back, so an idle
+// connection holds none.
 func (c *corkConn) flushLocked() error {
-	err := c.writeAll(c.buf)
-	if cap(c.buf) > maxCorked {
-		c.buf = nil
-	} else {
-		c.buf = c.buf[:0]
+	err := c.writeAll(*c.buf)
+	if cap(*c.buf) <= maxCorked {
+		*c.buf = (*c.buf)[:0]
+		c.pool.Put(c.buf)
 	}
+	c.buf = nil
 	if err != nil {
 		c.err = err
 	}

@@ -142,6 +142,8 @@ type Server struct {
 	dialer   UpstreamDialer
 	frames   *framePool
 	readBufs *wsframe.BufferPool
+	// scratches lends client writers their scratch memory (*writeScratch).
+	scratches sync.Pool
 	// poller watches idle clients' sockets, so they need no reader
 	// goroutine (see clientread.go).
 	poller *idlepoll.Poller

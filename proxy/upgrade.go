@@ -63,8 +63,9 @@ type SocketIODialerOptions struct {
 
 // SocketIODialer dials upstreams with package socketio.
 type SocketIODialer struct {
-	opts SocketIODialerOptions
-	pool websocket.BufferPool
+	opts     SocketIODialerOptions
+	pool     websocket.BufferPool
+	corkBufs sync.Pool // *[]byte: upstream writes held while corked
 }
 
 // NewSocketIODialer returns a dialer whose connections share one pool of
@@ -84,7 +85,7 @@ func (d *SocketIODialer) Dial(ctx context.Context, req DialRequest) (Upstream, U
 		if err != nil {
 			return nil, err
 		}
-		cc = &corkConn{Conn: conn}
+		cc = &corkConn{Conn: conn, pool: &d.corkBufs}
 		if tc, ok := conn.(*net.TCPConn); ok {
 			cc.rc, _ = tc.SyscallConn()
 		}
@@ -144,6 +145,7 @@ func (s *Server) newRouteHandler(rt Route) (*routeHandler, error) {
 		logger:          s.logger,
 		frames:          s.frames,
 		readBufs:        s.readBufs,
+		scratches:       &s.scratches,
 		maxMessageBytes: s.opts.MaxMessageBytes,
 		sendBufferBytes: s.opts.SendBufferBytes,
 		ackTimeout:      s.opts.AckTimeout,

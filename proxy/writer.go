@@ -33,9 +33,9 @@ func appendFrameHeader(dst []byte, opcode byte, n int) []byte {
 	}
 }
 
-// writeScratch is the writer's reusable memory. One writer runs at a time;
-// it hands its scratch back to the Bridge before it may stop, so the next
-// writer (started under the queue's lock) finds it there.
+// writeScratch is a writer's memory: taken from the route's pool when a
+// writer starts and given back when it stops, so an idle client holds
+// none, whatever bursts it had.
 type writeScratch struct {
 	batch  []*[]byte
 	iov    net.Buffers
@@ -45,7 +45,7 @@ type writeScratch struct {
 	sysiov []syscall.Iovec
 }
 
-// trimmed drops what a burst grew, so an idle client keeps little.
+// trimmed drops what a burst grew, so the pool keeps little.
 func (w writeScratch) trimmed() writeScratch {
 	if cap(w.batch) > maxKeptWriterBuffer {
 		w.batch = nil
@@ -72,10 +72,12 @@ func (w writeScratch) trimmed() writeScratch {
 // close frame) are whole single writes, which the socket serialises with
 // ours, so the two never interleave.
 //
-// w is the writer's scratch; when flushQueued hands over a batch the
-// socket took only part of, w.batch holds it and w.rest what is left.
-func (b *Bridge) clientWriter(w writeScratch) {
+// w is the writer's scratch, which it gives back; when flushQueued hands
+// over a batch the socket took only part of, w.batch holds it and w.rest
+// what is left.
+func (b *Bridge) clientWriter(w *writeScratch) {
 	defer b.leave()
+	defer b.cfg.putScratch(w)
 	defer func() {
 		if v := recover(); v != nil {
 			b.queue.stop()
@@ -83,23 +85,22 @@ func (b *Bridge) clientWriter(w writeScratch) {
 		}
 	}()
 	if len(w.batch) > 0 {
-		err := b.writeBlocking(&w, w.rest)
-		b.batchDone(&w, err)
+		err := b.writeBlocking(w, w.rest)
+		b.batchDone(w, err)
 		if err != nil {
-			b.writeFailed(&w, err)
+			b.writeFailed(err)
 			return
 		}
 	}
 	for {
-		b.scratch = w.trimmed() // before next: once it stops us, the next writer owns it
 		w.batch = b.queue.next(w.batch)
 		if len(w.batch) == 0 {
 			return
 		}
-		err := b.writeBlocking(&w, b.frameBatch(&w))
-		b.batchDone(&w, err)
+		err := b.writeBlocking(w, b.frameBatch(w))
+		b.batchDone(w, err)
 		if err != nil {
-			b.writeFailed(&w, err)
+			b.writeFailed(err)
 			return
 		}
 	}
@@ -114,7 +115,7 @@ func (b *Bridge) flushQueued() {
 	if !b.queue.claim() {
 		return // nothing queued, or a writer runs and will see it
 	}
-	w := b.scratch
+	w := b.cfg.getScratch()
 	if b.in.rc == nil {
 		// TLS: a write may wait, so it is not done here.
 		b.live.Add(1)
@@ -122,22 +123,23 @@ func (b *Bridge) flushQueued() {
 		return
 	}
 	for {
-		b.scratch = w.trimmed()
 		w.batch = b.queue.next(w.batch)
 		if len(w.batch) == 0 {
+			b.cfg.putScratch(w)
 			return
 		}
-		iov := b.frameBatch(&w)
-		rest, err := b.writeNow(&w, iov)
+		iov := b.frameBatch(w)
+		rest, err := b.writeNow(w, iov)
 		if err == nil && len(rest) > 0 {
 			w.rest = rest
 			b.live.Add(1)
 			go b.clientWriter(w)
 			return
 		}
-		b.batchDone(&w, err)
+		b.batchDone(w, err)
 		if err != nil {
-			b.writeFailed(&w, err)
+			b.cfg.putScratch(w)
+			b.writeFailed(err)
 			return
 		}
 	}
@@ -145,8 +147,7 @@ func (b *Bridge) flushQueued() {
 
 // writeFailed ends the bridge after a failed client write; the caller
 // held the writer role.
-func (b *Bridge) writeFailed(w *writeScratch, err error) {
-	b.scratch = w.trimmed()
+func (b *Bridge) writeFailed(err error) {
 	b.queue.stop()
 	b.finish(clientWriteEnding(err))
 }
@@ -343,9 +344,11 @@ func (b *Bridge) closeClient(writerIdle <-chan struct{}) {
 	e := b.end
 	rest := b.queue.takeAll(nil)
 	if e.drainsQueue() && len(rest) > 0 {
-		w := writeScratch{batch: rest}
-		err := b.writeBlocking(&w, b.frameBatch(&w))
-		b.batchDone(&w, err)
+		w := b.cfg.getScratch()
+		w.batch = rest
+		err := b.writeBlocking(w, b.frameBatch(w))
+		b.batchDone(w, err)
+		b.cfg.putScratch(w)
 	} else {
 		for _, f := range rest {
 			b.queue.written(len(*f))
