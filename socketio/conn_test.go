@@ -242,15 +242,8 @@ func TestWatchdogEIO4(t *testing.T) {
 		}
 		p.drain() // then fall silent
 	})
-	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Read()
+	c := connectFake(t, fs)
+	_, err := c.Read()
 	if !errors.Is(err, ErrPingTimeout) {
 		t.Fatalf("Read = %v, want ErrPingTimeout", err)
 	}
@@ -467,14 +460,7 @@ func TestServerDisconnectFailsWaiters(t *testing.T) {
 		p.send("41")
 		p.drain()
 	})
-	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c := connectFake(t, fs)
 	ackErr := make(chan error, 1)
 	go func() {
 		_, err := c.EmitWithAck(t.Context(), "/", []byte(`["wait"]`), nil)
@@ -567,15 +553,8 @@ func TestTransportClosedByServer(t *testing.T) {
 		p.connectRoot(time.Minute, time.Minute)
 		// return: the handler closes the connection
 	})
-	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Read()
+	c := connectFake(t, fs)
+	_, err := c.Read()
 	var te *TransportError
 	if !errors.Is(err, ErrTransportClosed) || !errors.As(err, &te) {
 		t.Fatalf("Read = %v, want ErrTransportClosed", err)

@@ -156,6 +156,20 @@ func (p *peer) drain() {
 	}
 }
 
+// connectFake dials fs and connects "/"; the Conn is closed at cleanup.
+func connectFake(t *testing.T, fs *fakeServer) *Conn {
+	t.Helper()
+	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // handshakeQuery returns the query of the i-th upgrade request.
 func (fs *fakeServer) handshakeQuery(i int) url.Values {
 	r := fs.request(i)

@@ -64,14 +64,7 @@ func TestReadIdleHeartbeatLapse(t *testing.T) {
 		p.connectRoot(100*time.Millisecond, 100*time.Millisecond) // and never ping
 		p.drain()
 	})
-	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c := connectFake(t, fs)
 	if _, err := c.ReadIdle(50 * time.Millisecond); err != ErrIdle {
 		t.Fatalf("short quiet period: %v, want ErrIdle", err)
 	}
@@ -94,14 +87,7 @@ func TestServerWebSocketPing(t *testing.T) {
 		p.send(`42["after"]`)
 		p.drain() // reading processes the pong
 	})
-	c, err := Dial(testCtx(t, 10*time.Second), fs.URL, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Connect(testCtx(t, 10*time.Second), "/", ConnectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c := connectFake(t, fs)
 	if p, err := c.Read(); err != nil || string(p.Data) != `["after"]` {
 		t.Fatalf("Read = %s, %v", fmtPacket(p), err)
 	}
