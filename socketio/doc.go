@@ -1,6 +1,7 @@
 // Package socketio is a lean Socket.IO client over WebSocket: Engine.IO 4
 // with Socket.IO protocol 5 (socket.io 3.x and 4.x servers) and Engine.IO 3
-// with protocol 4 (socket.io 1.x and 2.x), on gorilla/websocket.
+// with protocol 4 (socket.io 1.x and 2.x). gorilla/websocket does the
+// WebSocket handshake; frames are read and written by the package itself.
 //
 // It speaks the protocol and keeps its state, and otherwise stays out of the
 // way: payloads are raw JSON bytes, never decoded or re-encoded; there is no
@@ -62,7 +63,11 @@
 // also writes pongs (Engine.IO 4), hands acks to EmitWithAck waiters and
 // keeps the namespace table. Packets returned by Read are valid until the
 // next Read. EmitWithAck needs a reader: someone must be calling Read for
-// its ack to arrive.
+// its ack to arrive. ReadIdle is Read that gives up between packets after
+// a quiet period (ErrIdle), holding nothing, so that a caller can wait for
+// SyscallConn with one epoll loop for many Conns instead of a goroutine
+// each; SetReadHook gives the reader a function to call before each read
+// of the socket (to flush the caller's own batched output).
 //
 // Writing: Send, Emit, EmitWithAck and Disconnect are safe from any
 // goroutine; a mutex serialises WebSocket writes, and a pong the reader
