@@ -5,6 +5,7 @@ package idlepoll
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -37,11 +38,18 @@ const events = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 const maxEvents = 128
 
 // loop is one epoll instance and the goroutine that waits on it. A stopped
-// loop's goroutine closes both descriptors and ends.
+// loop's goroutine closes its descriptors and ends.
+//
+// The goroutine does not block in epoll_wait: the epoll descriptor is
+// itself handed to Go's network poller (an epoll instance is readable when
+// it has events), so waiting costs no thread parked in a system call, which
+// the scheduler would have to work around.
 type loop struct {
 	p     *Poller
 	epfd  int
-	wakeR int // read end of the pipe that stop writes to
+	file  *os.File        // epfd, registered with Go's network poller
+	rc    syscall.RawConn // file's, to wait for readability
+	wakeR int             // read end of the pipe that stop writes to
 	wakeW int
 }
 
@@ -62,7 +70,22 @@ func newLoop(p *Poller) (*loop, error) {
 		syscall.Close(pipe[1])
 		return nil, fmt.Errorf("idlepoll: epoll_ctl: %w", err)
 	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return nil, fmt.Errorf("idlepoll: nonblock: %w", err)
+	}
 	l := &loop{p: p, epfd: epfd, wakeR: pipe[0], wakeW: pipe[1]}
+	l.file = os.NewFile(uintptr(epfd), "idlepoll")
+	rc, err := l.file.SyscallConn()
+	if err != nil {
+		l.file.Close()
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return nil, fmt.Errorf("idlepoll: %w", err)
+	}
+	l.rc = rc
 	go l.run()
 	return l, nil
 }
@@ -97,17 +120,25 @@ func (l *loop) stop() {
 
 func (l *loop) run() {
 	defer func() {
-		syscall.Close(l.epfd)
+		l.file.Close()
 		syscall.Close(l.wakeR)
 		syscall.Close(l.wakeW)
 	}()
 	var evs [maxEvents]syscall.EpollEvent
 	for {
-		n, err := syscall.EpollWait(l.epfd, evs[:], -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
+		n := 0
+		var werr error
+		err := l.rc.Read(func(fd uintptr) bool {
+			n, werr = syscall.EpollWait(int(fd), evs[:], 0)
+			if errors.Is(werr, syscall.EINTR) {
+				n, werr = 0, nil
 			}
+			return n > 0 || werr != nil
+		})
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
 			// Not expected with valid arguments; nothing can be watched.
 			panic(fmt.Sprintf("idlepoll: epoll_wait: %v", err))
 		}
