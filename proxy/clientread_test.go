@@ -224,3 +224,22 @@ func TestParkedUpstreamLost(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleWriteDeadline: pings leave a write deadline on the client
+// socket that soon lies in the past; frames written afterwards (without
+// waiting, from the upstream reader) must not be refused by it.
+func TestStaleWriteDeadline(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, testupstream.Options{})
+	g := startGateway(t, up, func(o *proxy.Options) {
+		o.PingInterval = 100 * time.Millisecond
+		o.WriteTimeout = 20 * time.Millisecond
+	})
+	c := dial(t, g.wsURL("/ws"), nil)
+	for i := range 5 {
+		// Reading answers the pings; meanwhile their deadlines expire.
+		time.Sleep(150 * time.Millisecond)
+		c.send(fmt.Sprintf(`{"event":"echo","data":%d,"id":%d}`, i, i))
+		c.expectJSON(fmt.Sprintf(`{"ack":%d,"data":%d}`, i, i))
+	}
+}
