@@ -33,9 +33,6 @@ import (
 // bridge (closeClient replies). Protocol violations close with 1002, a
 // message over GATEWAY_MAX_MESSAGE_BYTES with 1009.
 
-// CloseProtocolError is the close code for a client that broke RFC 6455.
-const CloseProtocolError = 1002
-
 // parkAfter is how long a reader waits for a quiet client before it parks.
 const parkAfter = time.Second
 
@@ -58,7 +55,7 @@ var (
 type clientIn struct {
 	conn   net.Conn         // the client connection (TCP or TLS), also written to
 	rc     syscall.RawConn  // its socket when plain TCP: non-blocking writes go there
-	r      *wsframe.Reader  //
+	r      *wsframe.Reader  // reads conn's frames
 	park   *idlepoll.Handle // nil: the reader never parks
 	noPark bool             // arming failed: read on without parking
 

@@ -4,9 +4,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Close codes of CONTRACT §3 that gorilla/websocket does not name.
+// Close codes that gorilla/websocket does not name.
 const (
-	CloseBadGateway = 1014 // upstream lost and not re-established
+	CloseBadGateway    = 1014 // CONTRACT §3: upstream lost and not re-established
+	CloseProtocolError = 1002 // RFC 6455: the client broke the WebSocket protocol
 )
 
 // Reason is why a bridged connection ended; it is the reason label of
