@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/sio-gateway/gateway/internal/idlepoll"
 	"github.com/sio-gateway/gateway/internal/wsframe"
 	"github.com/sio-gateway/gateway/socketio"
@@ -429,7 +431,7 @@ func clientReadEnding(err error) ending {
 	case errors.Is(err, errClientClose):
 		return ending{reason: ReasonClientClose, err: err}
 	case errors.As(err, &pe):
-		return ending{reason: ReasonClientClose, code: CloseProtocolError, text: "protocol error", err: err}
+		return ending{reason: ReasonClientClose, code: websocket.CloseProtocolError, text: "protocol error", err: err}
 	}
 	// A reset, EOF, or the connection closed under the reader.
 	return ending{reason: ReasonClientClose, err: err}

@@ -163,7 +163,7 @@ func TestClientProtocolError(t *testing.T) {
 			if _, err := c.conn.Write(frame); err != nil {
 				t.Fatal(err)
 			}
-			if code, _ := c.readUntilClose(t); code != proxy.CloseProtocolError {
+			if code, _ := c.readUntilClose(t); code != websocket.CloseProtocolError {
 				t.Fatalf("close %d, want 1002", code)
 			}
 		})

@@ -4,10 +4,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Close codes that gorilla/websocket does not name.
+// Close codes of CONTRACT §3 that gorilla/websocket does not name.
 const (
-	CloseBadGateway    = 1014 // CONTRACT §3: upstream lost and not re-established
-	CloseProtocolError = 1002 // RFC 6455: the client broke the WebSocket protocol
+	CloseBadGateway = 1014 // upstream lost and not re-established
 )
 
 // Reason is why a bridged connection ended; it is the reason label of
