@@ -42,8 +42,8 @@ func register(t *testing.T, p *idlepoll.Poller, c *net.TCPConn) (*idlepoll.Handl
 	}
 	ready := make(chan struct{}, 4)
 	h, err := p.Register(rc, func() { ready <- struct{}{} })
-	if errors.Is(err, idlepoll.ErrUnsupported) {
-		t.Skipf("no epoll on %s", runtime.GOOS)
+	if errors.Is(err, idlepoll.ErrUnsupported) && runtime.GOOS != "linux" {
+		t.Skipf("no epoll on %s", runtime.GOOS) // never on Linux, where CI runs
 	}
 	if err != nil {
 		t.Fatal(err)
