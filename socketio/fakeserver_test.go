@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,20 +168,8 @@ func connectFake(t *testing.T, fs *fakeServer) *Conn {
 	return c
 }
 
-// handshakeQuery returns the query of the i-th upgrade request.
-func (fs *fakeServer) handshakeQuery(i int) url.Values {
-	r := fs.request(i)
-	if r == nil {
-		return nil
-	}
-	return r.URL.Query()
-}
-
 // connectedPeer is a script prefix: OPEN with the given heartbeat, then the
 // CONNECT of "/" answered.
 func (p *peer) connectRoot(pingInterval, pingTimeout time.Duration) bool {
 	return p.open(pingInterval, pingTimeout, 0) && p.expect("40") && p.send(`40{"sid":"SOCKETSID"}`)
 }
-
-// isPing reports an Engine.IO ping message.
-func isPing(msg string) bool { return strings.HasPrefix(msg, "2") && !strings.HasPrefix(msg, "2probe") }

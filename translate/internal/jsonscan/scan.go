@@ -254,7 +254,7 @@ type bitStack struct {
 }
 
 func (s *bitStack) set(level int, obj bool) {
-	w := &s.small[0]
+	var w *uint64
 	if word := level >> 6; word < smallStackWords {
 		w = &s.small[word]
 	} else {
@@ -272,7 +272,7 @@ func (s *bitStack) set(level int, obj bool) {
 }
 
 func (s *bitStack) obj(level int) bool {
-	w := s.small[0]
+	var w uint64
 	if word := level >> 6; word < smallStackWords {
 		w = s.small[word]
 	} else {
