@@ -21,8 +21,16 @@ import (
 // either direction), and the client's next frame is served as usual.
 func TestIdleClientParks(t *testing.T) {
 	t.Parallel()
-	up := testupstream.Start(t, testupstream.Options{})
-	g := startGateway(t, up, nil)
+	for _, version := range []int{4, 2} {
+		t.Run(fmt.Sprintf("socketio_v%d", version), func(t *testing.T) {
+			t.Parallel()
+			testIdleClientParks(t, version)
+		})
+	}
+}
+
+func testIdleClientParks(t *testing.T, version int) {
+	up, g := startPair(t, version, testupstream.Options{}, nil)
 	const n = 5
 	cs := make([]*client, n)
 	for i := range cs {
@@ -196,12 +204,16 @@ func TestSilentClientClosed(t *testing.T) {
 // 1014 either way.
 func TestParkedUpstreamLost(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"drop", "silence"} {
-		t.Run(how, func(t *testing.T) {
+	for _, tc := range []struct {
+		how     string
+		version int
+	}{{"drop", 4}, {"silence", 4}, {"drop", 2}, {"silence", 2}} {
+		how := tc.how
+		t.Run(fmt.Sprintf("%s_v%d", how, tc.version), func(t *testing.T) {
 			t.Parallel()
 			// Pings 1.5 s apart: the upstream reader parks between them.
-			up := testupstream.Start(t, testupstream.Options{PingInterval: 1500 * time.Millisecond, PingTimeout: 500 * time.Millisecond})
-			g := startGateway(t, up, func(o *proxy.Options) { o.UpstreamReconnect = false })
+			up, g := startPair(t, tc.version, testupstream.Options{PingInterval: 1500 * time.Millisecond, PingTimeout: 500 * time.Millisecond},
+				func(o *proxy.Options) { o.UpstreamReconnect = false })
 			c := dial(t, g.wsURL("/ws"), nil)
 			c.send(`{"event":"echo","data":1,"id":1}`)
 			c.expectJSON(`{"ack":1,"data":1}`)
