@@ -51,6 +51,11 @@ type corkConn struct {
 	corked bool
 	buf    *[]byte // held writes; nil when none
 	err    error   // a failed flush, returned by the next write
+
+	// writeAll's state (under mu), and its callback made once.
+	rest    []byte
+	errno   syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // Write implements net.Conn.
@@ -138,24 +143,15 @@ func (c *corkConn) writeAll(p []byte) error {
 		_, err := c.Conn.Write(p)
 		return err
 	}
-	rest := p
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for len(rest) > 0 {
-			n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-			if e == syscall.EINTR {
-				continue
-			}
-			if e != 0 {
-				errno = e
-				return true
-			}
-			rest = rest[n:]
-		}
-		return true
-	})
-	if err == nil && errno != 0 && errno != syscall.EAGAIN {
-		err = os.NewSyscallError("write", errno)
+	c.rest, c.errno = p, 0
+	if c.writeFn == nil {
+		c.writeFn = c.tryWrite
+	}
+	err := c.rc.Write(c.writeFn)
+	rest := c.rest
+	c.rest = nil
+	if err == nil && c.errno != 0 && c.errno != syscall.EAGAIN {
+		err = os.NewSyscallError("write", c.errno)
 	}
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
@@ -166,6 +162,23 @@ func (c *corkConn) writeAll(p []byte) error {
 		_, err = c.Conn.Write(rest)
 	}
 	return err
+}
+
+// tryWrite is writeAll's RawConn callback: non-blocking raw writes of
+// c.rest until it is written or the socket is full; it never asks to wait.
+func (c *corkConn) tryWrite(fd uintptr) bool {
+	for len(c.rest) > 0 {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.rest[0])), uintptr(len(c.rest)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			c.errno = e
+			return true
+		}
+		c.rest = c.rest[n:]
+	}
+	return true
 }
 
 // corkedUpstream is a socketio connection dialed over a corkConn.

@@ -12,8 +12,10 @@ import (
 	"github.com/sio-gateway/gateway/internal/wsframe"
 )
 
-// maxKeptWriterBuffer bounds the scratch the writer keeps between bursts.
-const maxKeptWriterBuffer = 64
+// maxKeptWriterBuffer bounds, in frames, the scratch the pool keeps
+// between bursts. Scratch is lent per burst, so this costs memory per
+// writer running at once, not per client.
+const maxKeptWriterBuffer = 1024
 
 // finBit marks a final frame (RFC 6455 §5.2); the writer's frames are
 // never fragmented.
@@ -43,6 +45,29 @@ type writeScratch struct {
 	hdrs   []byte
 	flat   []byte
 	sysiov []syscall.Iovec
+
+	// writeNow's state, and its RawConn callback made once per scratch
+	// (a closure per call would allocate).
+	errno   syscall.Errno
+	writeFn func(fd uintptr) bool
+}
+
+// tryWritev is the RawConn write callback: it writes w.rest with
+// non-blocking writev calls until it is all written or the socket is
+// full; it never asks to wait.
+func (w *writeScratch) tryWritev(fd uintptr) bool {
+	for len(w.rest) > 0 {
+		n, errno := writev(fd, w.rest, &w.sysiov)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			w.errno = errno
+			return true
+		}
+		w.rest = consume(w.rest, n)
+	}
+	return true
 }
 
 // trimmed drops what a burst grew, so the pool keeps little.
@@ -191,38 +216,27 @@ func (b *Bridge) writeBlocking(w *writeScratch, iov net.Buffers) error {
 // writeNow writes iov with non-blocking writev calls until it is all
 // written or the socket is full; rest is what is left.
 func (b *Bridge) writeNow(w *writeScratch, iov net.Buffers) (rest net.Buffers, err error) {
-	rest = iov
-	var errno syscall.Errno
-	write := func(fd uintptr) bool {
-		for len(rest) > 0 {
-			var n int
-			n, errno = writev(fd, rest, &w.sysiov)
-			if errno == syscall.EINTR {
-				continue
-			}
-			if errno != 0 {
-				return true
-			}
-			rest = consume(rest, n)
-		}
-		return true
+	w.rest, w.errno = iov, 0
+	if w.writeFn == nil {
+		w.writeFn = w.tryWritev
 	}
 	for attempt := 0; ; attempt++ {
-		err = b.in.rc.Write(write)
+		err = b.in.rc.Write(w.writeFn)
 		if !errors.Is(err, os.ErrDeadlineExceeded) || attempt > 0 {
 			break
 		}
 		// A blocking write's deadline, long past: it does not apply.
 		_ = b.in.conn.SetWriteDeadline(time.Time{})
 	}
+	rest, w.rest = w.rest, nil
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return rest, nil // let the writer goroutine try, with its deadline
 	}
 	if err != nil {
 		return rest, err
 	}
-	if errno != 0 && errno != syscall.EAGAIN {
-		return rest, os.NewSyscallError("writev", errno)
+	if w.errno != 0 && w.errno != syscall.EAGAIN {
+		return rest, os.NewSyscallError("writev", w.errno)
 	}
 	return rest, nil
 }
