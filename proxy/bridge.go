@@ -55,6 +55,7 @@ type bridgeConfig struct {
 	frames          *framePool
 	readBufs        *wsframe.BufferPool
 	scratches       *sync.Pool // *writeScratch, lent to writers
+	pendings        *sync.Pool // *pendingAck, recycled per acked frame
 	maxMessageBytes int64
 	sendBufferBytes int64
 	ackTimeout      time.Duration
@@ -73,6 +74,29 @@ func (c *bridgeConfig) getScratch() *writeScratch {
 	}
 	return &writeScratch{}
 }
+
+// getPending lends a pendingAck.
+func (c *bridgeConfig) getPending() *pendingAck {
+	if pa, ok := c.pendings.Get().(*pendingAck); ok {
+		return pa
+	}
+	return &pendingAck{}
+}
+
+// putPending takes a pendingAck back (nil is ignored).
+func (c *bridgeConfig) putPending(pa *pendingAck) {
+	if pa == nil {
+		return
+	}
+	if cap(pa.clientID) > maxPooledClientID {
+		pa.clientID = nil
+	}
+	pa.clientID, pa.timer = pa.clientID[:0], nil
+	c.pendings.Put(pa)
+}
+
+// maxPooledClientID bounds the client id buffer a pooled pendingAck keeps.
+const maxPooledClientID = 64
 
 // putScratch takes a writer's scratch back, trimmed.
 func (c *bridgeConfig) putScratch(w *writeScratch) {
@@ -300,6 +324,7 @@ func (b *Bridge) leave() {
 			pa.timer.Stop()
 		}
 		delete(b.pending, id)
+		b.cfg.putPending(pa)
 	}
 	b.mu.Unlock()
 	if n > 0 {
@@ -552,7 +577,9 @@ func idFor(p socketio.Packet, clientID []byte) []byte {
 
 // addPending records a client ack request under its upstream ack id.
 func (b *Bridge) addPending(upID uint64, clientID []byte) {
-	pa := &pendingAck{clientID: append([]byte(nil), clientID...), sent: time.Now()}
+	pa := b.cfg.getPending()
+	pa.clientID = append(pa.clientID[:0], clientID...)
+	pa.sent = time.Now()
 	if b.cfg.ackTimeout > 0 {
 		pa.timer = time.AfterFunc(b.cfg.ackTimeout, func() { b.ackExpired(upID) })
 	}
@@ -565,7 +592,8 @@ func (b *Bridge) addPending(upID uint64, clientID []byte) {
 	b.cfg.observer.PendingAcks(b.cfg.route, 1)
 }
 
-// takePending removes and returns a pending ack, or nil.
+// takePending removes and returns a pending ack, or nil; the caller gives
+// it back with cfg.putPending once done with its clientID.
 func (b *Bridge) takePending(upID uint64) *pendingAck {
 	b.mu.Lock()
 	pa := b.pending[upID]
@@ -582,13 +610,18 @@ func (b *Bridge) takePending(upID uint64) *pendingAck {
 }
 
 // dropPending forgets a pending ack; it reports whether it was still there.
-func (b *Bridge) dropPending(upID uint64) bool { return b.takePending(upID) != nil }
+func (b *Bridge) dropPending(upID uint64) bool {
+	pa := b.takePending(upID)
+	b.cfg.putPending(pa)
+	return pa != nil
+}
 
 // ackExpired answers a client ack request the upstream left unanswered for
 // GATEWAY_ACK_TIMEOUT.
 func (b *Bridge) ackExpired(upID uint64) {
 	if pa := b.takePending(upID); pa != nil {
 		b.sendError(translate.CodeAckTimeout, "no upstream ack within the ack timeout", pa.clientID)
+		b.cfg.putPending(pa)
 	}
 }
 
@@ -668,6 +701,7 @@ func (b *Bridge) failPending() {
 			pa.timer.Stop()
 		}
 		b.sendError(translate.CodeUpstreamLost, "upstream connection lost; the ack cannot come", pa.clientID)
+		b.cfg.putPending(pa)
 	}
 	if len(lost) > 0 {
 		b.cfg.observer.PendingAcks(b.cfg.route, -len(lost))
@@ -705,6 +739,7 @@ func (b *Bridge) forwardAck(p socketio.Packet) {
 	if pa == nil {
 		return // timed out already, or never ours
 	}
+	defer b.cfg.putPending(pa)
 	b.cfg.observer.AckLatency(b.cfg.route, time.Since(pa.sent))
 	buf := b.cfg.frames.get()
 	out, err := b.cfg.translator.AppendAck((*buf)[:0], pa.clientID, p.Data, p.Attachments)

@@ -144,6 +144,8 @@ type Server struct {
 	readBufs *wsframe.BufferPool
 	// scratches lends client writers their scratch memory (*writeScratch).
 	scratches sync.Pool
+	// pendings recycles the records of client acks awaited (*pendingAck).
+	pendings sync.Pool
 	// poller watches idle clients' sockets, so they need no reader
 	// goroutine (see clientread.go).
 	poller *idlepoll.Poller

@@ -146,6 +146,7 @@ func (s *Server) newRouteHandler(rt Route) (*routeHandler, error) {
 		frames:          s.frames,
 		readBufs:        s.readBufs,
 		scratches:       &s.scratches,
+		pendings:        &s.pendings,
 		maxMessageBytes: s.opts.MaxMessageBytes,
 		sendBufferBytes: s.opts.SendBufferBytes,
 		ackTimeout:      s.opts.AckTimeout,
