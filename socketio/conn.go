@@ -37,8 +37,9 @@ type Conn struct {
 	engine [3]byte
 
 	// Writer state, guarded by wmu (one WebSocket writer at a time).
-	wmu sync.Mutex
-	hdr []byte // scratch for packet headers
+	wmu       sync.Mutex
+	hdr       []byte    // scratch for packet headers
+	wdeadline time.Time // the write deadline set (writeDeadlineLocked)
 	// pongDue is set by the reader when a pong must go out; whichever
 	// goroutine holds wmu next writes it first, so a pong waits behind at
 	// most the write in progress.
@@ -623,7 +624,7 @@ func (c *Conn) writeLocked(hdr, data []byte, atts [][]byte) error {
 			return err
 		}
 	}
-	c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	c.writeDeadlineLocked()
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
@@ -655,9 +656,22 @@ func (c *Conn) writeLocked(hdr, data []byte, atts [][]byte) error {
 	return err
 }
 
+// writeDeadlineLocked bounds the coming write by the write timeout. The
+// deadline moves only once half of it is used up, since setting it updates
+// a runtime timer, which once per write was a visible cost: a write is
+// bounded by between half the timeout and all of it. wmu is held.
+func (c *Conn) writeDeadlineLocked() {
+	now := time.Now()
+	if c.wdeadline.Sub(now) > c.writeTimeout/2 {
+		return
+	}
+	c.wdeadline = now.Add(c.writeTimeout)
+	c.ws.SetWriteDeadline(c.wdeadline)
+}
+
 // writeEngineLocked writes a one-byte Engine.IO packet; wmu is held.
 func (c *Conn) writeEngineLocked(b []byte) error {
-	c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	c.writeDeadlineLocked()
 	w, err := c.ws.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
