@@ -102,4 +102,5 @@
 //	--race-gateway     build the gateway with -race (the test does, to share the build cache)
 //	--repo DIR         module root (default: found from the working directory)
 //	--quiet            no progress notes on stderr
+//	--gateway-env K=V  add K=V to the gateway's environment only (repeatable)
 package main
